@@ -1,0 +1,613 @@
+/* gst-vmdisplay: the D-Bus side of qemudbussrc. */
+#include "display-client.h"
+
+#include "qmp-client.h"
+
+#include <gio/gunixfdlist.h>
+#include <sys/socket.h>
+
+#include <vector>
+
+namespace vmd {
+namespace {
+
+constexpr const char *kQemuName = "org.qemu";
+constexpr const char *kVmPath = "/org/qemu/Display1/VM";
+constexpr const char *kVmIface = "org.qemu.Display1.VM";
+constexpr const char *kConsoleIface = "org.qemu.Display1.Console";
+constexpr const char *kListenerPath = "/org/qemu/Display1/Listener";
+constexpr const char *kListenerIface = "org.qemu.Display1.Listener";
+constexpr const char *kMapIface = "org.qemu.Display1.Listener.Unix.Map";
+constexpr const char *kInvalidError = "org.qemu.Display1.Error.Invalid";
+
+/* Our side of ui/dbus-display1.xml: what QEMU calls on us. Signatures here
+ * are enforced by GDBus before our handler runs (InvalidArgs otherwise). */
+constexpr const char kListenerXml[] = R"XML(
+<node>
+  <interface name="org.qemu.Display1.Listener">
+    <method name="Scanout">
+      <arg type="u" name="width" direction="in"/>
+      <arg type="u" name="height" direction="in"/>
+      <arg type="u" name="stride" direction="in"/>
+      <arg type="u" name="pixman_format" direction="in"/>
+      <arg type="ay" name="data" direction="in"/>
+    </method>
+    <method name="Update">
+      <arg type="i" name="x" direction="in"/>
+      <arg type="i" name="y" direction="in"/>
+      <arg type="i" name="width" direction="in"/>
+      <arg type="i" name="height" direction="in"/>
+      <arg type="u" name="stride" direction="in"/>
+      <arg type="u" name="pixman_format" direction="in"/>
+      <arg type="ay" name="data" direction="in"/>
+    </method>
+    <method name="Disable"/>
+    <method name="MouseSet">
+      <arg type="i" name="x" direction="in"/>
+      <arg type="i" name="y" direction="in"/>
+      <arg type="i" name="on" direction="in"/>
+    </method>
+    <method name="CursorDefine">
+      <arg type="i" name="width" direction="in"/>
+      <arg type="i" name="height" direction="in"/>
+      <arg type="i" name="hot_x" direction="in"/>
+      <arg type="i" name="hot_y" direction="in"/>
+      <arg type="ay" name="data" direction="in"/>
+    </method>
+    <property name="Interfaces" type="as" access="read"/>
+  </interface>
+  <interface name="org.qemu.Display1.Listener.Unix.Map">
+    <method name="ScanoutMap">
+      <arg type="h" name="memfd" direction="in"/>
+      <arg type="u" name="offset" direction="in"/>
+      <arg type="u" name="width" direction="in"/>
+      <arg type="u" name="height" direction="in"/>
+      <arg type="u" name="stride" direction="in"/>
+      <arg type="u" name="pixman_format" direction="in"/>
+    </method>
+    <method name="UpdateMap">
+      <arg type="i" name="x" direction="in"/>
+      <arg type="i" name="y" direction="in"/>
+      <arg type="i" name="width" direction="in"/>
+      <arg type="i" name="height" direction="in"/>
+    </method>
+  </interface>
+</node>
+)XML";
+
+constexpr const char *kInterfaces[] = {kMapIface, nullptr};
+
+GDBusNodeInfo *listener_node_info() {
+  static GDBusNodeInfo *info = g_dbus_node_info_new_for_xml(kListenerXml, nullptr);
+  return info;
+}
+
+/* The message of a GError without GDBus's "GDBus.Error:name:" prefix. */
+std::string error_text(const GErrorPtr &err) {
+  if (!err)
+    return "unknown error";
+  g_dbus_error_strip_remote_error(err.get());
+  return err->message;
+}
+
+}  // namespace
+
+struct DisplayClient::Session {
+  DisplayClient *owner = nullptr;
+  GObjectPtr<GDBusConnection> qemu;      /* bus or p2p connection to QEMU */
+  GObjectPtr<GDBusConnection> listener;  /* private connection QEMU calls us on */
+  std::string peer;                      /* unique bus name; empty in p2p */
+  std::string vm_name;
+  guint reg_listener = 0, reg_map = 0;
+  gulong closed_qemu = 0, closed_listener = 0;
+  bool lost = false;
+
+  ~Session() {
+    if (listener) {
+      if (reg_listener)
+        g_dbus_connection_unregister_object(listener.get(), reg_listener);
+      if (reg_map)
+        g_dbus_connection_unregister_object(listener.get(), reg_map);
+      if (closed_listener)
+        g_signal_handler_disconnect(listener.get(), closed_listener);
+      g_dbus_connection_close(listener.get(), nullptr, nullptr, nullptr);
+    }
+    if (qemu) {
+      if (closed_qemu)
+        g_signal_handler_disconnect(qemu.get(), closed_qemu);
+      g_dbus_connection_close(qemu.get(), nullptr, nullptr, nullptr);
+    }
+  }
+
+  const char *dest() const { return peer.empty() ? nullptr : peer.c_str(); }
+
+  static void on_closed(GDBusConnection *, gboolean, GError *, gpointer data) {
+    static_cast<Session *>(data)->lost = true;
+  }
+
+  static void on_method(GDBusConnection *, const gchar *, const gchar *, const gchar *iface,
+                        const gchar *method, GVariant *params, GDBusMethodInvocation *inv,
+                        gpointer data);
+  static GVariant *on_get_property(GDBusConnection *, const gchar *, const gchar *,
+                                   const gchar *, const gchar *name, GError **error, gpointer) {
+    if (g_str_equal(name, "Interfaces"))
+      return g_variant_new_strv(kInterfaces, -1);
+    g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "No property %s", name);
+    return nullptr;
+  }
+};
+
+const char *const *DisplayClient::listener_interfaces() { return kInterfaces; }
+
+void DisplayClient::Session::on_method(GDBusConnection *, const gchar *, const gchar *,
+                                       const gchar *iface, const gchar *method,
+                                       GVariant *params, GDBusMethodInvocation *inv,
+                                       gpointer data) {
+  Session *self = static_cast<Session *>(data);
+  DisplayClient *client = self->owner;
+  FrameStore &store = client->store_;
+  const int64_t now = g_get_monotonic_time();
+  Verdict v;
+
+  if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Scanout")) {
+    guint32 w, h, stride, fmt;
+    GVariant *bytes = nullptr;
+    g_variant_get(params, "(uuuu@ay)", &w, &h, &stride, &fmt, &bytes);
+    GVariantPtr owned(bytes);
+    gsize n = 0;
+    const void *p = g_variant_get_fixed_array(bytes, &n, 1);
+    v = store.scanout(w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
+    if (v.applied)
+      client->log_(LogLevel::Info, "Scanout " + std::to_string(w) + "x" + std::to_string(h));
+  } else if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Update")) {
+    gint32 x, y, w, h;
+    guint32 stride, fmt;
+    GVariant *bytes = nullptr;
+    g_variant_get(params, "(iiiiuu@ay)", &x, &y, &w, &h, &stride, &fmt, &bytes);
+    GVariantPtr owned(bytes);
+    gsize n = 0;
+    const void *p = g_variant_get_fixed_array(bytes, &n, 1);
+    v = store.update(x, y, w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
+  } else if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Disable")) {
+    store.disable();
+    client->log_(LogLevel::Info, "QEMU disabled the display; waiting for the next scanout");
+  } else if (g_str_equal(iface, kListenerIface) &&
+             (g_str_equal(method, "MouseSet") || g_str_equal(method, "CursorDefine"))) {
+    /* The guest cursor is not composited into frames yet. */
+  } else if (g_str_equal(iface, kMapIface) && g_str_equal(method, "ScanoutMap")) {
+    gint32 handle;
+    guint32 offset, w, h, stride, fmt;
+    g_variant_get(params, "(huuuuu)", &handle, &offset, &w, &h, &stride, &fmt);
+    GUnixFDList *fds = g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(inv));
+    UniqueFd fd;
+    if (fds && handle >= 0 && handle < g_unix_fd_list_get_length(fds))
+      fd.reset(g_unix_fd_list_get(fds, handle, nullptr));
+    if (!fd)
+      v = Verdict{false, "ScanoutMap without a usable file descriptor"};
+    else
+      v = store.scanout_map(std::move(fd), offset, w, h, stride, fmt, now);
+    if (v.applied)
+      client->log_(LogLevel::Info, "ScanoutMap " + std::to_string(w) + "x" + std::to_string(h));
+  } else if (g_str_equal(iface, kMapIface) && g_str_equal(method, "UpdateMap")) {
+    gint32 x, y, w, h;
+    g_variant_get(params, "(iiii)", &x, &y, &w, &h);
+    v = store.update_map(x, y, w, h, now);
+  } else {
+    g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                                          "%s.%s is not implemented", iface, method);
+    return;
+  }
+
+  if (!v.message.empty())
+    client->log_(v.applied ? LogLevel::Debug : LogLevel::Warning, v.message);
+  if (v.applied)
+    g_dbus_method_invocation_return_value(inv, nullptr);
+  else /* for ScanoutMap this makes QEMU fall back to Scanout copies */
+    g_dbus_method_invocation_return_dbus_error(inv, kInvalidError, v.message.c_str());
+}
+
+DisplayClient::DisplayClient(DisplayClientConfig config, FrameStore &store, DisplayLogger log)
+    : config_(std::move(config)), store_(store), log_(std::move(log)) {}
+
+DisplayClient::~DisplayClient() { stop(); }
+
+void DisplayClient::start() {
+  stopping_ = false;
+  context_ = g_main_context_new();
+  cancellable_ = g_cancellable_new();
+  thread_ = std::thread([this] { thread_main(); });
+}
+
+void DisplayClient::stop() {
+  if (!thread_.joinable())
+    return;
+  stopping_ = true;
+  g_cancellable_cancel(cancellable_);
+  g_main_context_wakeup(context_);
+  thread_.join();
+  g_clear_object(&cancellable_);
+  g_main_context_unref(context_);
+  context_ = nullptr;
+}
+
+void DisplayClient::pause(int ms) {
+  const int64_t until = g_get_monotonic_time() + int64_t(ms) * 1000;
+  GSource *timer = g_timeout_source_new(guint(ms));
+  g_source_set_callback(timer, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, nullptr);
+  g_source_attach(timer, context_);
+  while (!stopping_ && g_get_monotonic_time() < until)
+    g_main_context_iteration(context_, TRUE);
+  g_source_destroy(timer);
+  g_source_unref(timer);
+}
+
+namespace {
+
+/* Runs one asynchronous GIO operation on the current thread's context, with
+ * a timeout and the client's stop cancellable. Returns its result (owned). */
+GAsyncResult *await_async(GMainContext *ctx, GCancellable *stop, int timeout_ms,
+                          const std::function<void(GCancellable *, GAsyncReadyCallback, gpointer)> &begin,
+                          bool *timed_out) {
+  GObjectPtr<GCancellable> op(g_cancellable_new());
+  GAsyncResult *result = nullptr;
+  begin(op.get(),
+        [](GObject *, GAsyncResult *res, gpointer slot) {
+          *static_cast<GAsyncResult **>(slot) = G_ASYNC_RESULT(g_object_ref(res));
+        },
+        &result);
+  bool expired = false;
+  struct TimerData {
+    GCancellable *op;
+    bool *expired;
+  } td{op.get(), &expired};
+  GSource *timer = g_timeout_source_new(guint(timeout_ms));
+  g_source_set_callback(
+      timer,
+      [](gpointer p) {
+        auto *d = static_cast<TimerData *>(p);
+        *d->expired = true;
+        g_cancellable_cancel(d->op);
+        return G_SOURCE_REMOVE;
+      },
+      &td, nullptr);
+  g_source_attach(timer, ctx);
+  gulong handler = g_cancellable_connect(
+      stop, G_CALLBACK(+[](GCancellable *, gpointer c) { g_cancellable_cancel(G_CANCELLABLE(c)); }),
+      op.get(), nullptr);
+  while (!result)
+    g_main_context_iteration(ctx, TRUE);
+  g_cancellable_disconnect(stop, handler);
+  g_source_destroy(timer);
+  g_source_unref(timer);
+  *timed_out = expired;
+  return result;
+}
+
+std::string join_names(const std::vector<std::string> &names) {
+  std::string out;
+  for (const std::string &n : names)
+    out += (out.empty() ? "'" : ", '") + n + "'";
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+bool DisplayClient::connect_once(std::string *error, bool *fatal) {
+  *fatal = false;
+  auto session = std::make_unique<Session>();
+  session->owner = this;
+  GErrorPtr err;
+  GError *raw = nullptr;
+  bool timed_out = false;
+  const int t = config_.timeout_ms;
+  std::string where;
+
+  if (!config_.qmp.empty()) {
+    /* Peer to peer: QEMU serves its display objects on a socket we hand it. */
+    UniqueFd fd;
+    if (!qmp_add_dbus_client(config_.qmp, t, &fd, error))
+      return false;
+    GSocket *sock = g_socket_new_from_fd(fd.get(), &raw);
+    if (!sock) {
+      err.reset(raw);
+      *error = "cannot use the D-Bus socket: " + error_text(err);
+      return false;
+    }
+    fd.release();
+    GObjectPtr<GSocket> sock_owner(sock);
+    GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(sock));
+    GObjectPtr<GAsyncResult> res(await_async(
+        context_, cancellable_, t,
+        [&](GCancellable *c, GAsyncReadyCallback cb, gpointer d) {
+          g_dbus_connection_new(G_IO_STREAM(stream.get()), nullptr,
+                                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, nullptr, c, cb, d);
+        },
+        &timed_out));
+    session->qemu.reset(g_dbus_connection_new_finish(res.get(), &raw));
+    if (!session->qemu) {
+      err.reset(raw);
+      *error = timed_out ? "QEMU did not complete the D-Bus handshake on the QMP-provided socket in time"
+                         : "D-Bus handshake with QEMU failed: " + error_text(err);
+      return false;
+    }
+    where = "QMP socket " + config_.qmp;
+  } else {
+    std::string address = config_.address;
+    if (address.empty() || address == "session" || address == "system") {
+      GBusType type = address == "system" ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
+      GCharPtr a(g_dbus_address_get_for_bus_sync(type, cancellable_, &raw));
+      if (!a) {
+        err.reset(raw);
+        *error = "no D-Bus " + std::string(type == G_BUS_TYPE_SYSTEM ? "system" : "session") +
+                 " bus to find QEMU on (" + error_text(err) +
+                 "); set the address property or use qmp= for -display dbus,p2p=yes";
+        *fatal = true;
+        return false;
+      }
+      address = a.get();
+    }
+    GObjectPtr<GAsyncResult> res(await_async(
+        context_, cancellable_, t,
+        [&](GCancellable *c, GAsyncReadyCallback cb, gpointer d) {
+          g_dbus_connection_new_for_address(
+              address.c_str(),
+              GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION),
+              nullptr, c, cb, d);
+        },
+        &timed_out));
+    session->qemu.reset(g_dbus_connection_new_for_address_finish(res.get(), &raw));
+    if (!session->qemu) {
+      err.reset(raw);
+      *error = "cannot connect to D-Bus at '" + address + "': " +
+               (timed_out ? std::string("timed out") : error_text(err));
+      return false;
+    }
+    where = "bus " + address;
+
+    /* Pick the VM among every QEMU queued on org.qemu. */
+    if (config_.vm.empty()) {
+      GVariantPtr owner(g_dbus_connection_call_sync(
+          session->qemu.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+          "org.freedesktop.DBus", "GetNameOwner", g_variant_new("(s)", kQemuName),
+          G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, t, cancellable_, &raw));
+      if (!owner) {
+        err.reset(raw);
+        *error = "no QEMU with -display dbus on " + where + " (nobody owns org.qemu)";
+        return false;
+      }
+      const gchar *name;
+      g_variant_get(owner.get(), "(&s)", &name);
+      session->peer = name;
+    } else {
+      GVariantPtr owners(g_dbus_connection_call_sync(
+          session->qemu.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+          "org.freedesktop.DBus", "ListQueuedOwners", g_variant_new("(s)", kQemuName),
+          G_VARIANT_TYPE("(as)"), G_DBUS_CALL_FLAGS_NONE, t, cancellable_, &raw));
+      if (!owners)
+        err.reset(raw);
+      std::vector<std::string> found;
+      if (owners) {
+        GVariantIter *iter;
+        const gchar *unique;
+        g_variant_get(owners.get(), "(as)", &iter);
+        while (g_variant_iter_loop(iter, "&s", &unique)) {
+          GVariantPtr name(g_dbus_connection_call_sync(
+              session->qemu.get(), unique, kVmPath, "org.freedesktop.DBus.Properties", "Get",
+              g_variant_new("(ss)", kVmIface, "Name"), G_VARIANT_TYPE("(v)"),
+              G_DBUS_CALL_FLAGS_NONE, t, cancellable_, nullptr));
+          if (!name)
+            continue;
+          GVariant *inner;
+          g_variant_get(name.get(), "(v)", &inner);
+          GVariantPtr inner_owned(inner);
+          if (!g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING))
+            continue;
+          std::string vm = g_variant_get_string(inner, nullptr);
+          if (vm == config_.vm && session->peer.empty())
+            session->peer = unique;
+          found.push_back(vm);
+        }
+        g_variant_iter_free(iter);
+      }
+      if (session->peer.empty()) {
+        *error = "no VM named '" + config_.vm + "' on " + where +
+                 "; VMs found: " + join_names(found) + " (QEMU's -name sets it)";
+        return false;
+      }
+    }
+  }
+
+  /* VM name, for messages; p2p has no bus to search so we read it here. */
+  {
+    GVariantPtr name(g_dbus_connection_call_sync(
+        session->qemu.get(), session->dest(), kVmPath, "org.freedesktop.DBus.Properties", "Get",
+        g_variant_new("(ss)", kVmIface, "Name"), G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
+        t, cancellable_, &raw));
+    if (!name) {
+      err.reset(raw);
+      *error = "the peer on " + where + " is not a QEMU D-Bus display: " + error_text(err);
+      return false;
+    }
+    GVariant *inner;
+    g_variant_get(name.get(), "(v)", &inner);
+    GVariantPtr inner_owned(inner);
+    session->vm_name = g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING)
+                           ? g_variant_get_string(inner, nullptr)
+                           : "?";
+  }
+
+  /* The console must exist and be graphical. */
+  GCharPtr console_path(g_strdup_printf("/org/qemu/Display1/Console_%u", config_.console));
+  {
+    GVariantPtr type(g_dbus_connection_call_sync(
+        session->qemu.get(), session->dest(), console_path.get(),
+        "org.freedesktop.DBus.Properties", "Get", g_variant_new("(ss)", kConsoleIface, "Type"),
+        G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, t, cancellable_, &raw));
+    if (!type) {
+      err.reset(raw);
+      std::vector<std::string> ids;
+      GVariantPtr all(g_dbus_connection_call_sync(
+          session->qemu.get(), session->dest(), kVmPath, "org.freedesktop.DBus.Properties", "Get",
+          g_variant_new("(ss)", kVmIface, "ConsoleIDs"), G_VARIANT_TYPE("(v)"),
+          G_DBUS_CALL_FLAGS_NONE, t, cancellable_, nullptr));
+      if (all) {
+        GVariant *inner;
+        g_variant_get(all.get(), "(v)", &inner);
+        GVariantPtr inner_owned(inner);
+        if (g_variant_is_of_type(inner, G_VARIANT_TYPE("au"))) {
+          gsize n = 0;
+          const guint32 *v = static_cast<const guint32 *>(g_variant_get_fixed_array(inner, &n, sizeof(guint32)));
+          for (gsize i = 0; i < n; i++)
+            ids.push_back(std::to_string(v[i]));
+        }
+      }
+      std::string list;
+      for (const std::string &id : ids)
+        list += (list.empty() ? "" : ", ") + id;
+      *error = "VM '" + session->vm_name + "' has no console " + std::to_string(config_.console) +
+               " (consoles: " + (list.empty() ? "none" : list) + "): " + error_text(err);
+      *fatal = true;
+      return false;
+    }
+    GVariant *inner;
+    g_variant_get(type.get(), "(v)", &inner);
+    GVariantPtr inner_owned(inner);
+    const char *kind = g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING)
+                           ? g_variant_get_string(inner, nullptr)
+                           : "";
+    if (!g_str_equal(kind, "Graphic")) {
+      *error = "console " + std::to_string(config_.console) + " of VM '" + session->vm_name +
+               "' is a " + (kind[0] ? kind : "non-graphic") +
+               " console, not a graphic one; pick another with the console property";
+      *fatal = true;
+      return false;
+    }
+  }
+
+  /* RegisterListener: QEMU replies, then runs the server side of a D-Bus
+   * handshake on the socket we passed, blocking its main loop meanwhile. */
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    *error = std::string("socketpair() failed: ") + g_strerror(errno);
+    return false;
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  GObjectPtr<GUnixFDList> fds(g_unix_fd_list_new());
+  if (g_unix_fd_list_append(fds.get(), theirs.get(), &raw) < 0) {
+    err.reset(raw);
+    *error = "cannot pass the listener socket: " + error_text(err);
+    return false;
+  }
+  theirs.reset();
+  GVariantPtr reg(g_dbus_connection_call_with_unix_fd_list_sync(
+      session->qemu.get(), session->dest(), console_path.get(), kConsoleIface,
+      "RegisterListener", g_variant_new("(h)", 0), nullptr, G_DBUS_CALL_FLAGS_NONE, t, fds.get(),
+      nullptr, cancellable_, &raw));
+  if (!reg) {
+    err.reset(raw);
+    *error = "RegisterListener on console " + std::to_string(config_.console) + " of VM '" +
+             session->vm_name + "' failed: " + error_text(err);
+    return false;
+  }
+  GSocket *sock = g_socket_new_from_fd(ours.get(), &raw);
+  if (!sock) {
+    err.reset(raw);
+    *error = "cannot use the listener socket: " + error_text(err);
+    return false;
+  }
+  ours.release();
+  GObjectPtr<GSocket> sock_owner(sock);
+  GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(sock));
+  GObjectPtr<GAsyncResult> res(await_async(
+      context_, cancellable_, t,
+      [&](GCancellable *c, GAsyncReadyCallback cb, gpointer d) {
+        g_dbus_connection_new(G_IO_STREAM(stream.get()), nullptr,
+                              GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING),
+                              nullptr, c, cb, d);
+      },
+      &timed_out));
+  session->listener.reset(g_dbus_connection_new_finish(res.get(), &raw));
+  if (!session->listener) {
+    err.reset(raw);
+    *error = timed_out ? "QEMU did not complete the listener handshake in time"
+                       : "listener handshake with QEMU failed: " + error_text(err);
+    return false;
+  }
+
+  static const GDBusInterfaceVTable vtable = {Session::on_method, Session::on_get_property,
+                                              nullptr, {nullptr}};
+  GDBusNodeInfo *node = listener_node_info();
+  session->reg_listener = g_dbus_connection_register_object(
+      session->listener.get(), kListenerPath, g_dbus_node_info_lookup_interface(node, kListenerIface),
+      &vtable, session.get(), nullptr, &raw);
+  if (session->reg_listener)
+    session->reg_map = g_dbus_connection_register_object(
+        session->listener.get(), kListenerPath, g_dbus_node_info_lookup_interface(node, kMapIface),
+        &vtable, session.get(), nullptr, &raw);
+  if (!session->reg_listener || !session->reg_map) {
+    err.reset(raw);
+    *error = "cannot export the listener: " + error_text(err);
+    return false;
+  }
+  session->closed_listener = g_signal_connect(session->listener.get(), "closed",
+                                              G_CALLBACK(Session::on_closed), session.get());
+  session->closed_qemu = g_signal_connect(session->qemu.get(), "closed",
+                                          G_CALLBACK(Session::on_closed), session.get());
+  g_dbus_connection_start_message_processing(session->listener.get());
+
+  log_(LogLevel::Info, "listening to console " + std::to_string(config_.console) + " of VM '" +
+                           session->vm_name + "' on " + where);
+  session_ = std::move(session);
+  return true;
+}
+
+void DisplayClient::serve() {
+  /* Every listener call is dispatched from here; QEMU's closing of either
+   * connection flags the session as lost. */
+  while (!stopping_ && !session_->lost)
+    g_main_context_iteration(context_, TRUE);
+}
+
+void DisplayClient::thread_main() {
+  g_main_context_push_thread_default(context_);
+  std::string last_error;
+  while (!stopping_) {
+    std::string error;
+    bool fatal = false;
+    if (connect_once(&error, &fatal)) {
+      last_error.clear();
+      serve();
+      session_.reset();
+      if (stopping_)
+        break;
+      if (!config_.reconnect) {
+        log_(LogLevel::Info, "QEMU closed the display connection; ending the stream");
+        store_.connection_lost(false);
+        break;
+      }
+      log_(LogLevel::Info, "QEMU closed the display connection; waiting for it to come back");
+      store_.connection_lost(true);
+    } else {
+      session_.reset();
+      if (stopping_)
+        break;
+      if (fatal || !config_.reconnect) {
+        store_.fail(error);
+        break;
+      }
+      if (error != last_error)
+        log_(LogLevel::Info, "waiting for QEMU: " + error);
+      last_error = error;
+    }
+    pause(config_.retry_ms);
+  }
+  session_.reset();
+  /* Let pending closes and unrefs run before the context goes. */
+  while (g_main_context_iteration(context_, FALSE)) {
+  }
+  g_main_context_pop_thread_default(context_);
+}
+
+}  // namespace vmd

@@ -1,0 +1,70 @@
+/* gst-vmdisplay: the D-Bus side of qemudbussrc.
+ *
+ * One thread with its own GMainContext connects to QEMU (on a bus, or peer
+ * to peer through QMP), picks the VM and console, registers a
+ * org.qemu.Display1.Listener on a private socket and feeds every display
+ * message into a FrameStore. When QEMU goes away it either ends the stream
+ * or, with reconnect, waits for QEMU to come back. The streaming thread never
+ * touches D-Bus.
+ */
+#pragma once
+
+#include "frame-store.h"
+
+#include <gio/gio.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace vmd {
+
+struct DisplayClientConfig {
+  std::string address;   /* D-Bus address, "system", or "" for the session bus */
+  std::string vm;        /* org.qemu.Display1.VM Name to pick, "" for the primary owner */
+  uint32_t console = 0;  /* /org/qemu/Display1/Console_N */
+  std::string qmp;       /* QMP socket path: peer-to-peer mode */
+  bool reconnect = false;
+  int timeout_ms = 5000; /* bound on every D-Bus call and handshake */
+  int retry_ms = 250;    /* pause between reconnection attempts */
+};
+
+enum class LogLevel { Debug, Info, Warning };
+using DisplayLogger = std::function<void(LogLevel, const std::string &)>;
+
+class DisplayClient {
+ public:
+  DisplayClient(DisplayClientConfig config, FrameStore &store, DisplayLogger log);
+  ~DisplayClient();
+  DisplayClient(const DisplayClient &) = delete;
+  DisplayClient &operator=(const DisplayClient &) = delete;
+
+  void start();
+  /* Cancels whatever is under way, closes the connections, joins. */
+  void stop();
+
+  /* The Interfaces we announce on our Listener. */
+  static const char *const *listener_interfaces();
+
+  /* Opaque D-Bus state; public only so the C callbacks can reach it. */
+  struct Session;
+
+ private:
+  void thread_main();
+  bool connect_once(std::string *error, bool *fatal);
+  void serve();
+  void pause(int ms);
+
+  DisplayClientConfig config_;
+  FrameStore &store_;
+  DisplayLogger log_;
+  std::atomic<bool> stopping_{false};
+  GMainContext *context_ = nullptr;
+  GCancellable *cancellable_ = nullptr;
+  std::unique_ptr<Session> session_;
+  std::thread thread_;
+};
+
+}  // namespace vmd

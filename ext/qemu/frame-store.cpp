@@ -1,0 +1,348 @@
+/* gst-vmdisplay: the host-owned copy of a QEMU console surface. */
+#include "frame-store.h"
+
+#include <fcntl.h>
+#include <glib.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace vmd {
+namespace {
+
+std::string printf_string(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+std::string printf_string(const char *fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  GCharPtr s(g_strdup_vprintf(fmt, args));
+  va_end(args);
+  return std::string(s.get());
+}
+
+/* Rejects sizes no display has, before any arithmetic on them. */
+std::string check_size(int64_t width, int64_t height) {
+  if (width <= 0 || height <= 0 || width > kMaxSurfaceSide || height > kMaxSurfaceSide)
+    return printf_string("size %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                         " is not between 1x1 and %ux%u",
+                         width, height, kMaxSurfaceSide, kMaxSurfaceSide);
+  return {};
+}
+
+}  // namespace
+
+size_t FrameStore::packed_stride(uint32_t width, uint32_t bytes_per_pixel) {
+  return (size_t(width) * bytes_per_pixel + 3) & ~size_t(3);
+}
+
+Verdict FrameStore::ignore_locked(std::string why) {
+  stats_.ignored++;
+  return Verdict{false, std::move(why)};
+}
+
+bool FrameStore::check_format_locked(uint32_t pixman_format, const PixmanFormat **out,
+                                     Verdict *v) {
+  *out = pixman_format_lookup(pixman_format);
+  if (*out)
+    return true;
+  failed_ = printf_string(
+      "QEMU sent pixman format 0x%08x, which qemudbussrc does not know. "
+      "Please report it with your QEMU version and display device.",
+      pixman_format);
+  stats_.ignored++;
+  cond_.notify_all();
+  *v = Verdict{false, failed_};
+  return false;
+}
+
+void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const PixmanFormat *fmt) {
+  bool same = have_surface_ && format_.width == width && format_.height == height &&
+              format_.format->gst == fmt->gst;
+  if (!same) {
+    format_.generation = next_generation_++;
+    format_.width = width;
+    format_.height = height;
+    stride_ = packed_stride(width, fmt->bytes_per_pixel);
+    pixels_.assign(stride_ * height, 0);
+    history_.clear();
+  }
+  format_.format = fmt;
+  have_surface_ = true;
+  disabled_ = false;
+  map_.reset();
+  map_fd_.reset();
+}
+
+void FrameStore::damage_locked(const Rect &r, int64_t now_us) {
+  pending_.add(r);
+  pending_arrival_us_ = now_us;
+  cond_.notify_all();
+}
+
+void FrameStore::copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride) {
+  const size_t bpp = format_.format->bytes_per_pixel;
+  const size_t row = r.w * bpp;
+  uint8_t *dst = pixels_.data() + r.y * stride_ + r.x * bpp;
+  if (r.x == 0 && r.w == format_.width && src_stride == stride_) {
+    std::memcpy(dst, src, stride_ * (r.h - 1) + row);
+  } else {
+    for (uint32_t i = 0; i < r.h; i++)
+      std::memcpy(dst + i * stride_, src + i * src_stride, row);
+  }
+  stats_.bytes_in += row * r.h;
+}
+
+Verdict FrameStore::scanout(uint32_t width, uint32_t height, uint32_t stride,
+                                uint32_t pixman_format, const uint8_t *data, size_t size,
+                                int64_t now_us) {
+  std::lock_guard<std::mutex> guard(lock_);
+  const PixmanFormat *fmt;
+  Verdict bad;
+  if (!check_format_locked(pixman_format, &fmt, &bad))
+    return bad;
+  std::string err = check_size(width, height);
+  if (!err.empty())
+    return ignore_locked("Scanout: " + err);
+  const uint64_t row = uint64_t(width) * fmt->bytes_per_pixel;
+  if (stride < row)
+    return ignore_locked(printf_string("Scanout: stride %u is smaller than a row of %ux%s (%" G_GUINT64_FORMAT " bytes)",
+                                       stride, width, fmt->name, row));
+  if (size < uint64_t(stride) * height)
+    return ignore_locked(printf_string("Scanout: %" G_GSIZE_FORMAT " bytes of data, %ux%u with stride %u needs %" G_GUINT64_FORMAT,
+                                       size, width, height, stride, uint64_t(stride) * height));
+  new_surface_locked(width, height, fmt);
+  copy_rect_in_locked(Rect{0, 0, width, height}, data, stride);
+  stats_.scanouts++;
+  damage_locked(Rect{0, 0, width, height}, now_us);
+  return {};
+}
+
+Verdict FrameStore::update(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t stride,
+                               uint32_t pixman_format, const uint8_t *data, size_t size,
+                               int64_t now_us) {
+  std::lock_guard<std::mutex> guard(lock_);
+  const PixmanFormat *fmt;
+  Verdict bad;
+  if (!check_format_locked(pixman_format, &fmt, &bad))
+    return bad;
+  if (!have_surface_)
+    return ignore_locked("Update before any Scanout");
+  if (fmt->gst != format_.format->gst)
+    return ignore_locked(printf_string("Update in format %s, but the surface is %s",
+                                       fmt->name, format_.format->name));
+  std::string err = check_size(w, h);
+  if (!err.empty())
+    return ignore_locked("Update: " + err);
+  const uint64_t row = uint64_t(w) * fmt->bytes_per_pixel;
+  if (stride < row)
+    return ignore_locked(printf_string("Update: stride %u is smaller than a row of %d pixels", stride, w));
+  if (size < uint64_t(stride) * h)
+    return ignore_locked(printf_string("Update: %" G_GSIZE_FORMAT " bytes of data, %dx%d with stride %u needs %" G_GUINT64_FORMAT,
+                                       size, w, h, stride, uint64_t(stride) * h));
+  Rect r;
+  if (!clip_rect(x, y, w, h, format_.width, format_.height, &r))
+    return ignore_locked(printf_string("Update: rectangle %dx%d at %d,%d is outside the %ux%u surface",
+                                       w, h, x, y, format_.width, format_.height));
+  const uint8_t *src = data + size_t(r.y - int64_t(y)) * stride +
+                       size_t(r.x - int64_t(x)) * fmt->bytes_per_pixel;
+  copy_rect_in_locked(r, src, stride);
+  stats_.updates++;
+  damage_locked(r, now_us);
+  if (r.w != uint32_t(w) || r.h != uint32_t(h))
+    return Verdict{true, printf_string("Update: rectangle %dx%d at %d,%d clipped to the %ux%u surface",
+                                     w, h, x, y, format_.width, format_.height)};
+  return {};
+}
+
+Verdict FrameStore::scanout_map(UniqueFd memfd, uint32_t offset, uint32_t width,
+                                    uint32_t height, uint32_t stride, uint32_t pixman_format,
+                                    int64_t now_us) {
+  std::lock_guard<std::mutex> guard(lock_);
+  const PixmanFormat *fmt;
+  Verdict bad;
+  if (!check_format_locked(pixman_format, &fmt, &bad))
+    return bad;
+  std::string err = check_size(width, height);
+  if (!err.empty())
+    return ignore_locked("ScanoutMap: " + err);
+  const uint64_t row = uint64_t(width) * fmt->bytes_per_pixel;
+  if (stride < row)
+    return ignore_locked(printf_string("ScanoutMap: stride %u is smaller than a row of %ux%s",
+                                       stride, width, fmt->name));
+  const uint64_t need = uint64_t(offset) + uint64_t(stride) * height;
+  struct stat st;
+  if (!memfd || fstat(memfd.get(), &st) != 0)
+    return ignore_locked(printf_string("ScanoutMap: cannot stat the fd: %s", g_strerror(errno)));
+  if (!S_ISREG(st.st_mode))
+    return ignore_locked("ScanoutMap: the fd is not a memory file");
+  if (uint64_t(st.st_size) < need)
+    return ignore_locked(printf_string("ScanoutMap: the fd holds %" G_GINT64_FORMAT " bytes, offset %u + stride %u x height %u needs %" G_GUINT64_FORMAT,
+                                       gint64(st.st_size), offset, stride, height, need));
+  void *addr = mmap(nullptr, need, PROT_READ, MAP_SHARED, memfd.get(), 0);
+  if (addr == MAP_FAILED)
+    return ignore_locked(printf_string("ScanoutMap: mmap of %" G_GUINT64_FORMAT " bytes failed: %s",
+                                       need, g_strerror(errno)));
+  Mapping mapping(addr, need);
+  int seals = fcntl(memfd.get(), F_GET_SEALS);
+  new_surface_locked(width, height, fmt);
+  map_ = std::move(mapping);
+  map_fd_ = std::move(memfd);
+  map_offset_ = offset;
+  map_stride_ = stride;
+  /* Unless the peer sealed the file against shrinking, it could truncate it
+   * under us; then every read re-checks the size first (SIGBUS is a crash). */
+  map_sealed_ = seals >= 0 && (seals & F_SEAL_SHRINK);
+  copy_rect_in_locked(Rect{0, 0, width, height}, map_.data() + map_offset_, map_stride_);
+  stats_.scanouts++;
+  damage_locked(Rect{0, 0, width, height}, now_us);
+  return {};
+}
+
+Verdict FrameStore::update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us) {
+  std::lock_guard<std::mutex> guard(lock_);
+  if (!have_surface_ || !map_)
+    return ignore_locked("UpdateMap without a current ScanoutMap");
+  std::string err = check_size(w, h);
+  if (!err.empty())
+    return ignore_locked("UpdateMap: " + err);
+  Rect r;
+  if (!clip_rect(x, y, w, h, format_.width, format_.height, &r))
+    return ignore_locked(printf_string("UpdateMap: rectangle %dx%d at %d,%d is outside the %ux%u surface",
+                                       w, h, x, y, format_.width, format_.height));
+  if (!map_sealed_) {
+    struct stat st;
+    if (fstat(map_fd_.get(), &st) != 0 || uint64_t(st.st_size) < map_.size()) {
+      map_.reset();
+      map_fd_.reset();
+      return ignore_locked("UpdateMap: the shared memory shrank under us; waiting for the next Scanout");
+    }
+  }
+  const size_t bpp = format_.format->bytes_per_pixel;
+  copy_rect_in_locked(r, map_.data() + map_offset_ + r.y * map_stride_ + r.x * bpp, map_stride_);
+  stats_.updates++;
+  damage_locked(r, now_us);
+  return {};
+}
+
+void FrameStore::disable() {
+  std::lock_guard<std::mutex> guard(lock_);
+  disabled_ = true;
+  pending_.clear();
+  cond_.notify_all();
+}
+
+void FrameStore::connection_lost(bool reconnecting) {
+  std::lock_guard<std::mutex> guard(lock_);
+  if (reconnecting) {
+    have_surface_ = false;
+    pending_.clear();
+    map_.reset();
+    map_fd_.reset();
+  } else {
+    ended_ = true;
+  }
+  cond_.notify_all();
+}
+
+void FrameStore::fail(const std::string &error) {
+  std::lock_guard<std::mutex> guard(lock_);
+  if (failed_.empty())
+    failed_ = error;
+  cond_.notify_all();
+}
+
+void FrameStore::set_flushing(bool flushing) {
+  std::lock_guard<std::mutex> guard(lock_);
+  flushing_ = flushing;
+  cond_.notify_all();
+}
+
+Wake FrameStore::wait(const WaitArgs &args, FrameFormat *format, std::string *error) {
+  std::unique_lock<std::mutex> guard(lock_);
+  for (;;) {
+    if (flushing_)
+      return Wake::Flushing;
+    if (!failed_.empty()) {
+      *error = failed_;
+      return Wake::Failed;
+    }
+    if (ended_)
+      return Wake::Ended;
+    if (have_surface_ && format_.generation != args.generation) {
+      *format = format_;
+      return Wake::NewFormat;
+    }
+    const int64_t now = g_get_monotonic_time();
+    /* Never sleep longer than a second: a lost wake-up costs at most that. */
+    int64_t deadline = now + G_USEC_PER_SEC;
+    const bool active = have_surface_ && !disabled_;
+    if (active && !pending_.empty()) {
+      if (now >= args.earliest_frame_us)
+        return Wake::Frame;
+      deadline = std::min(deadline, args.earliest_frame_us);
+    }
+    if (active && args.can_repeat && args.keepalive_at_us > 0) {
+      if (now >= args.keepalive_at_us)
+        return Wake::Keepalive;
+      deadline = std::min(deadline, args.keepalive_at_us);
+    }
+    cond_.wait_for(guard, std::chrono::microseconds(deadline - now));
+  }
+}
+
+bool FrameStore::take_frame(uint64_t generation, uint64_t held_seq, uint8_t *dst,
+                            size_t dst_stride, uint64_t *frame_seq, int64_t *arrival_us) {
+  std::lock_guard<std::mutex> guard(lock_);
+  if (!have_surface_ || format_.generation != generation)
+    return false;
+  seq_++;
+  history_.push(seq_, pending_);
+  pending_.clear();
+  *frame_seq = seq_;
+  *arrival_us = pending_arrival_us_;
+  stats_.frames++;
+
+  const size_t bpp = format_.format->bytes_per_pixel;
+  const uint64_t full_area = uint64_t(format_.width) * format_.height;
+  Region need;
+  bool partial = history_.since(held_seq, &need) && need.area() < full_area;
+  if (partial) {
+    for (const Rect &r : need.rects()) {
+      const size_t row = r.w * bpp;
+      const uint8_t *src = pixels_.data() + r.y * stride_ + r.x * bpp;
+      uint8_t *out = dst + r.y * dst_stride + r.x * bpp;
+      for (uint32_t i = 0; i < r.h; i++)
+        std::memcpy(out + i * dst_stride, src + i * stride_, row);
+      stats_.bytes_out += row * r.h;
+    }
+    return true;
+  }
+  stats_.full_copies++;
+  if (dst_stride == stride_) {
+    std::memcpy(dst, pixels_.data(), stride_ * format_.height);
+  } else {
+    const size_t row = format_.width * bpp;
+    for (uint32_t i = 0; i < format_.height; i++)
+      std::memcpy(dst + i * dst_stride, pixels_.data() + i * stride_, row);
+  }
+  stats_.bytes_out += size_t(format_.width) * bpp * format_.height;
+  return true;
+}
+
+FrameFormat FrameStore::format() const {
+  std::lock_guard<std::mutex> guard(lock_);
+  return format_;
+}
+
+FrameStats FrameStore::stats() const {
+  std::lock_guard<std::mutex> guard(lock_);
+  return stats_;
+}
+
+bool FrameStore::disabled() const {
+  std::lock_guard<std::mutex> guard(lock_);
+  return disabled_;
+}
+
+}  // namespace vmd

@@ -1,0 +1,142 @@
+/* gst-vmdisplay: the host-owned copy of a QEMU console surface.
+ *
+ * The D-Bus thread writes into it (Scanout/Update copies, ScanoutMap/UpdateMap
+ * shared memory); the streaming thread waits on it and copies out what changed
+ * into buffers it is about to push. Nothing here knows about D-Bus or
+ * GstBuffers, so every rule about bad input is unit-tested directly.
+ *
+ * Rules:
+ *  - a pushed buffer is never written again: the streaming thread copies out
+ *    of this surface into a buffer it owns exclusively;
+ *  - per update, only the damaged rectangle is copied in;
+ *  - per output frame, at most one full-frame copy goes out; a recycled
+ *    buffer only gets the damage since the frame it holds.
+ */
+#pragma once
+
+#include "damage.h"
+#include "pixman-formats.h"
+#include "raii.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace vmd {
+
+/* Largest surface side we accept; anything bigger is a malformed message. */
+constexpr uint32_t kMaxSurfaceSide = 16384;
+
+struct FrameFormat {
+  uint64_t generation = 0; /* changes with every new surface */
+  uint32_t width = 0, height = 0;
+  const PixmanFormat *format = nullptr;
+};
+
+struct FrameStats {
+  uint64_t scanouts = 0, updates = 0, ignored = 0;
+  uint64_t frames = 0, full_copies = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+/* What became of one message from QEMU. `applied` false: it was ignored (or
+ * was fatal); `message` says why, or notes a repair such as clipping. */
+struct Verdict {
+  bool applied = true;
+  std::string message;
+};
+
+/* What the streaming thread was woken for. */
+enum class Wake {
+  Flushing,  /* unlock() was called */
+  Failed,    /* fatal error: *error says what */
+  Ended,     /* QEMU went away and no reconnect is pending */
+  NewFormat, /* a surface with another generation is current */
+  Frame,     /* damage is pending and the frame interval has passed */
+  Keepalive, /* nothing changed for the keepalive interval */
+};
+
+struct WaitArgs {
+  uint64_t generation = 0;       /* the generation the caps describe */
+  int64_t earliest_frame_us = 0; /* monotonic time before which no new frame */
+  int64_t keepalive_at_us = 0;   /* monotonic time to repeat the last frame, 0: never */
+  bool can_repeat = false;       /* a last frame exists to be repeated */
+};
+
+class FrameStore {
+ public:
+  FrameStore() = default;
+  FrameStore(const FrameStore &) = delete;
+  FrameStore &operator=(const FrameStore &) = delete;
+
+  /* ---- D-Bus side. A fatal problem (unknown pixman format) also sets the
+   * failed state. */
+  Verdict scanout(uint32_t width, uint32_t height, uint32_t stride, uint32_t pixman_format,
+                      const uint8_t *data, size_t size, int64_t now_us);
+  Verdict update(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t stride,
+                     uint32_t pixman_format, const uint8_t *data, size_t size, int64_t now_us);
+  Verdict scanout_map(UniqueFd memfd, uint32_t offset, uint32_t width, uint32_t height,
+                          uint32_t stride, uint32_t pixman_format, int64_t now_us);
+  Verdict update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us);
+  void disable();
+  /* Connection state. lost(true): gone but a reconnect is being attempted:
+   * the surface is dropped and the stream waits for the next Scanout. */
+  void connection_lost(bool reconnecting);
+  void fail(const std::string &error);
+
+  /* ---- streaming side. */
+  void set_flushing(bool flushing);
+  Wake wait(const WaitArgs &args, FrameFormat *format, std::string *error);
+  /* Copies into dst (a buffer laid out as `format` with dst_stride) the damage
+   * since frame held_seq (0: unknown, copy all) and makes a new frame of the
+   * pending damage. False when the generation changed meanwhile. */
+  bool take_frame(uint64_t generation, uint64_t held_seq, uint8_t *dst, size_t dst_stride,
+                  uint64_t *frame_seq, int64_t *arrival_us);
+  FrameFormat format() const;
+  FrameStats stats() const;
+  bool disabled() const;
+
+  /* Stride of the host surface and of our output buffers for a format: the
+   * GStreamer default for packed RGB (rows padded to 4 bytes). */
+  static size_t packed_stride(uint32_t width, uint32_t bytes_per_pixel);
+
+ private:
+  bool check_format_locked(uint32_t pixman_format, const PixmanFormat **out, Verdict *v);
+  void new_surface_locked(uint32_t width, uint32_t height, const PixmanFormat *fmt);
+  void damage_locked(const Rect &r, int64_t now_us);
+  Verdict ignore_locked(std::string why);
+  void copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride);
+
+  mutable std::mutex lock_;
+  std::condition_variable cond_;
+
+  /* surface */
+  bool have_surface_ = false;
+  bool disabled_ = false;
+  FrameFormat format_;
+  size_t stride_ = 0;
+  std::vector<uint8_t> pixels_;
+
+  /* shared-memory source (ScanoutMap) */
+  UniqueFd map_fd_;
+  Mapping map_;
+  size_t map_offset_ = 0, map_stride_ = 0;
+  bool map_sealed_ = false;
+
+  /* damage */
+  Region pending_;
+  int64_t pending_arrival_us_ = 0;
+  uint64_t seq_ = 0;
+  DamageHistory history_;
+
+  /* state */
+  bool flushing_ = false;
+  bool ended_ = false;
+  std::string failed_;
+  uint64_t next_generation_ = 1;
+  FrameStats stats_;
+};
+
+}  // namespace vmd

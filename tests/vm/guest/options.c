@@ -1,0 +1,149 @@
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMDLINE_PREFIX "vmpattern."
+
+void options_init(struct options *opts)
+{
+  memset(opts, 0, sizeof(*opts));
+  opts->output = OUTPUT_FB;
+  opts->modes[0].width = 1024;
+  opts->modes[0].height = 768;
+  opts->n_modes = 1;
+  opts->switch_ms = 0;
+  opts->interval_ms = 100;
+  opts->damage = DAMAGE_COUNTER;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || end == s || *end != '\0' || *s == '-' || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* "1024x768,800x600" */
+static int parse_modes(struct options *opts, const char *value)
+{
+  struct mode_size modes[OPTIONS_MAX_MODES];
+  int n = 0;
+  const char *p = value;
+
+  while (*p) {
+    char *end;
+    if (n == OPTIONS_MAX_MODES)
+      return -1;
+    errno = 0;
+    long w = strtol(p, &end, 10);
+    if (errno || end == p || *end != 'x')
+      return -1;
+    p = end + 1;
+    long h = strtol(p, &end, 10);
+    if (errno || end == p || (*end != ',' && *end != '\0'))
+      return -1;
+    /* 8192 is what bochs and virtio-gpu accept at most. */
+    if (w < 1 || h < 1 || w > 8192 || h > 8192)
+      return -1;
+    modes[n].width = (int)w;
+    modes[n].height = (int)h;
+    n++;
+    p = *end == ',' ? end + 1 : end;
+  }
+  if (n == 0)
+    return -1;
+  memcpy(opts->modes, modes, sizeof(modes));
+  opts->n_modes = n;
+  return 0;
+}
+
+int options_set(struct options *opts, const char *key, const char *value,
+                char *err, size_t errlen)
+{
+  unsigned long v;
+
+  if (strcmp(key, "output") == 0) {
+    if (strcmp(value, "fb") == 0)
+      opts->output = OUTPUT_FB;
+    else if (strcmp(value, "drm") == 0)
+      opts->output = OUTPUT_DRM;
+    else
+      goto bad_value;
+  } else if (strcmp(key, "modes") == 0) {
+    if (parse_modes(opts, value) < 0)
+      goto bad_value;
+  } else if (strcmp(key, "switch") == 0) {
+    if (parse_uint(value, 3600000, &v) < 0)
+      goto bad_value;
+    opts->switch_ms = (unsigned)v;
+  } else if (strcmp(key, "interval") == 0) {
+    if (parse_uint(value, 3600000, &v) < 0 || v == 0)
+      goto bad_value;
+    opts->interval_ms = (unsigned)v;
+  } else if (strcmp(key, "damage") == 0) {
+    if (strcmp(value, "counter") == 0)
+      opts->damage = DAMAGE_COUNTER;
+    else if (strcmp(value, "full") == 0)
+      opts->damage = DAMAGE_FULL;
+    else
+      goto bad_value;
+  } else if (strcmp(key, "device") == 0) {
+    if (strlen(value) >= sizeof(opts->device))
+      goto bad_value;
+    strcpy(opts->device, value);
+  } else if (strcmp(key, "virtio") == 0 || strcmp(key, "modules") == 0) {
+    /* Read by /init (which modules to load), not by us. */
+  } else {
+    snprintf(err, errlen, "unknown option %s", key);
+    return -1;
+  }
+  return 0;
+
+bad_value:
+  snprintf(err, errlen, "bad value for %s: '%s'", key, value);
+  return -1;
+}
+
+int options_parse_cmdline(struct options *opts, const char *cmdline,
+                          char *err, size_t errlen)
+{
+  const char *p = cmdline;
+
+  while (*p) {
+    char word[512], key[64];
+    size_t len = strcspn(p, " \t\n");
+
+    if (len > 0 && len < sizeof(word) &&
+        strncmp(p, CMDLINE_PREFIX, strlen(CMDLINE_PREFIX)) == 0) {
+      memcpy(word, p, len);
+      word[len] = '\0';
+      const char *k = word + strlen(CMDLINE_PREFIX);
+      const char *eq = strchr(k, '=');
+      if (!eq || (size_t)(eq - k) >= sizeof(key)) {
+        snprintf(err, errlen, "bad kernel argument '%s'", word);
+        return -1;
+      }
+      memcpy(key, k, (size_t)(eq - k));
+      key[eq - k] = '\0';
+      if (options_set(opts, key, eq + 1, err, errlen) < 0)
+        return -1;
+    }
+    p += len;
+    p += strspn(p, " \t\n");
+  }
+  return 0;
+}
+
+const char *options_device(const struct options *opts)
+{
+  if (opts->device[0])
+    return opts->device;
+  return opts->output == OUTPUT_DRM ? "/dev/dri/card0" : "/dev/fb0";
+}

@@ -1,0 +1,35 @@
+/* A screen vmpattern can draw to: the fbdev or the DRM/KMS implementation. */
+#ifndef VMPATTERN_OUTPUT_H
+#define VMPATTERN_OUTPUT_H
+
+#include <stddef.h>
+
+#include "canvas.h"
+
+struct output {
+  const char *name; /* "fb" or "drm", as in the READY line */
+  int width;        /* current mode */
+  int height;
+  int bpp;          /* bits per pixel in video memory */
+
+  /* Switches to width x height. fbdev cannot change its mode: it ignores the
+   * request and keeps its own size; callers read width/height afterwards.
+   * DRM shows the new mode only at the next present(), which must cover the
+   * whole canvas: the screen never shows an unfinished frame in a new mode.
+   * Returns 0 or -1 with err filled. */
+  int (*set_mode)(struct output *out, int width, int height, char *err,
+                  size_t errlen);
+
+  /* Copies rectangle r of the canvas (same size as the mode) to the
+   * screen. */
+  int (*present)(struct output *out, const struct canvas *c, struct rect r,
+                 char *err, size_t errlen);
+
+  void (*destroy)(struct output *out);
+};
+
+/* Both return NULL with err filled when the device is missing or unusable. */
+struct output *fbdev_output_open(const char *path, char *err, size_t errlen);
+struct output *kms_output_open(const char *path, char *err, size_t errlen);
+
+#endif

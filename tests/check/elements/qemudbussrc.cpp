@@ -1,0 +1,462 @@
+/* qemudbussrc against a scripted QEMU (tests/check/support/fake-qemu): the
+ * listener contract, every display path, malformed input, connection loss.
+ * In process, peer to peer through QMP: no external program needed. */
+#include "fake-qemu.h"
+#include "src-pipeline.h"
+
+#include <fcntl.h>
+#include <gst/check/gstcheck.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+using fakeqemu::FakeQemu;
+using fakeqemu::FakeQemuOptions;
+using testsupport::Rgb;
+using testsupport::SrcPipeline;
+
+namespace {
+
+constexpr uint32_t kXRGB = 0x20020888; /* x8r8g8b8 = BGRx */
+constexpr uint32_t kRGB24 = 0x18020888; /* r8g8b8 = BGR */
+constexpr uint32_t kRGB565 = 0x10020565; /* r5g6b5 = RGB16 */
+
+/* Pixel value that depends on position and a seed, exact in 8 bits. */
+Rgb expected_rgb(int x, int y, int seed) {
+  return Rgb{uint8_t(x * 3 + seed), uint8_t(y * 5 + seed), uint8_t((x ^ y) + seed)};
+}
+
+std::vector<uint8_t> bgrx(int w, int h, int seed, uint32_t stride = 0) {
+  if (!stride)
+    stride = uint32_t(w) * 4;
+  std::vector<uint8_t> d(size_t(stride) * h, 0);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      Rgb c = expected_rgb(x, y, seed);
+      uint8_t *p = &d[size_t(y) * stride + x * 4];
+      p[0] = c.b, p[1] = c.g, p[2] = c.r, p[3] = 0xff;
+    }
+  return d;
+}
+
+void assert_pixels(GstSample *s, int x0, int y0, int w, int h, int seed, int ox = 0, int oy = 0) {
+  for (int y = y0; y < y0 + h; y += 3)
+    for (int x = x0; x < x0 + w; x += 3) {
+      Rgb got = testsupport::pixel_at(s, x, y);
+      Rgb want = expected_rgb(x - ox, y - oy, seed);
+      fail_unless(got.r == want.r && got.g == want.g && got.b == want.b,
+                  "pixel %d,%d is %02x%02x%02x, expected %02x%02x%02x", x, y, got.r, got.g, got.b,
+                  want.r, want.g, want.b);
+    }
+}
+
+struct Fixture {
+  gchar *dir = nullptr;
+  std::string qmp;
+  std::unique_ptr<FakeQemu> qemu;
+  std::unique_ptr<SrcPipeline> pipe;
+
+  explicit Fixture(const std::string &props = "keepalive-ms=0",
+                   const FakeQemuOptions &opts = FakeQemuOptions(), bool wait_listener = true) {
+    dir = g_dir_make_tmp("qemudbussrc-XXXXXX", nullptr);
+    qmp = std::string(dir) + "/qmp.sock";
+    std::string error;
+    qemu = FakeQemu::start_p2p(qmp, opts, &error);
+    fail_unless(qemu != nullptr, "%s", error.c_str());
+    pipe = std::make_unique<SrcPipeline>("qemudbussrc qmp=" + qmp + " " + props);
+    fail_unless(pipe->play());
+    if (wait_listener)
+      fail_unless(qemu->wait_for_listener(5000), "no listener registered");
+  }
+  ~Fixture() {
+    pipe.reset();
+    qemu.reset();
+    unlink(qmp.c_str());
+    rmdir(dir);
+    g_free(dir);
+  }
+};
+
+int memfd_with(const std::vector<uint8_t> &data, size_t offset, size_t total) {
+  int fd = memfd_create("fake-surface", MFD_CLOEXEC);
+  fail_unless(fd >= 0);
+  fail_unless(ftruncate(fd, off_t(total)) == 0);
+  fail_unless(pwrite(fd, data.data(), data.size(), off_t(offset)) == ssize_t(data.size()));
+  return fd;
+}
+
+}  // namespace
+
+GST_START_TEST(test_listener_contract) {
+  Fixture f;
+  /* We announce the shared-memory interface QEMU 9.2+ looks for. */
+  std::vector<std::string> ifaces = f.qemu->listener_interfaces();
+  bool has_map = false;
+  for (auto &i : ifaces)
+    has_map |= i == "org.qemu.Display1.Listener.Unix.Map";
+  fail_unless(has_map);
+  fail_unless_equals_int(f.qemu->listener_console(), 0);
+  std::string log = f.qemu->qmp_log();
+  fail_unless(strstr(log.c_str(), "getfd") && strstr(log.c_str(), "@dbus-display"), "%s", log.c_str());
+  /* Unknown methods and wrong signatures are refused, not crashes. */
+  std::string error;
+  fail_if(f.qemu->call_raw("org.qemu.Display1.Listener", "Frobnicate", nullptr, nullptr, &error));
+  fail_if(f.qemu->call_raw("org.qemu.Display1.Listener", "Scanout", g_variant_new("(uuu)", 1, 2, 3),
+                           nullptr, &error));
+  fail_unless(strstr(error.c_str(), "InvalidArgs") != nullptr, "%s", error.c_str());
+  fail_unless(f.qemu->scanout(8, 8, 32, kXRGB, bgrx(8, 8, 1), &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull_size(8, 8, 5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_scanout_and_update_exact) {
+  Fixture f;
+  std::string error;
+  /* QEMU's stride wider than the row. */
+  fail_unless(f.qemu->scanout(64, 48, 64 * 4 + 16, kXRGB, bgrx(64, 48, 7, 64 * 4 + 16), &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  int w, h;
+  std::string fmt;
+  fail_unless(testsupport::sample_size(s, &w, &h, &fmt));
+  fail_unless_equals_int(w, 64);
+  fail_unless_equals_int(h, 48);
+  fail_unless_equals_string(fmt.c_str(), "BGRx");
+  GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(s), 0);
+  gint fn, fd;
+  fail_unless(gst_structure_get_fraction(st, "framerate", &fn, &fd));
+  fail_unless(fn == 60 && fd == 1);
+  fail_unless(gst_structure_get_fraction(st, "pixel-aspect-ratio", &fn, &fd));
+  fail_unless(fn == 1 && fd == 1);
+  assert_pixels(s, 0, 0, 64, 48, 7);
+  GstClockTime pts1 = GST_BUFFER_PTS(gst_sample_get_buffer(s));
+  fail_unless(GST_CLOCK_TIME_IS_VALID(pts1));
+  gst_sample_unref(s);
+
+  /* An update of 10x6 at 20,30 with a different seed; only it is copied in. */
+  uint64_t in_before = f.pipe->stat("bytes-in");
+  fail_unless(f.qemu->update(20, 30, 10, 6, 40, kXRGB, bgrx(10, 6, 99), &error), "%s", error.c_str());
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 20, 30, 10, 6, 99, 20, 30);
+  assert_pixels(s, 0, 0, 20, 48, 7);
+  assert_pixels(s, 30, 0, 34, 48, 7);
+  fail_unless(GST_BUFFER_PTS(gst_sample_get_buffer(s)) > pts1);
+  gst_sample_unref(s);
+  fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, 10 * 6 * 4);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_resolution_and_format_changes) {
+  Fixture f;
+  std::string error;
+  fail_unless(f.qemu->scanout(32, 16, 128, kXRGB, bgrx(32, 16, 1), &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull_size(32, 16, 5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+
+  /* 24 bpp, odd width: packed rows padded to 4 bytes in GStreamer. */
+  std::vector<uint8_t> rgb24(size_t(15 * 3) * 7);
+  for (int y = 0; y < 7; y++)
+    for (int x = 0; x < 15; x++) {
+      Rgb c = expected_rgb(x, y, 40);
+      uint8_t *p = &rgb24[size_t(y) * 45 + x * 3];
+      p[0] = c.b, p[1] = c.g, p[2] = c.r;
+    }
+  fail_unless(f.qemu->scanout(15, 7, 45, kRGB24, rgb24, &error), "%s", error.c_str());
+  s = f.pipe->pull_size(15, 7, 5000);
+  fail_unless(s != nullptr);
+  int w, h;
+  std::string fmt;
+  testsupport::sample_size(s, &w, &h, &fmt);
+  fail_unless_equals_string(fmt.c_str(), "BGR");
+  /* Buffer size agrees with the caps. */
+  GstVideoInfo info;
+  gst_video_info_from_caps(&info, gst_sample_get_caps(s));
+  fail_unless(gst_buffer_get_size(gst_sample_get_buffer(s)) >= GST_VIDEO_INFO_SIZE(&info));
+  assert_pixels(s, 0, 0, 15, 7, 40);
+  gst_sample_unref(s);
+
+  /* 16 bpp: white and pure red survive exactly. */
+  std::vector<uint8_t> rgb16(4 * 2 * 2);
+  const uint16_t px[4] = {0xffff, 0xf800, 0x07e0, 0x001f};
+  for (int i = 0; i < 4; i++) {
+    rgb16[i * 2] = uint8_t(px[i] & 0xff);
+    rgb16[i * 2 + 1] = uint8_t(px[i] >> 8);
+    rgb16[8 + i * 2] = uint8_t(px[i] & 0xff);
+    rgb16[8 + i * 2 + 1] = uint8_t(px[i] >> 8);
+  }
+  fail_unless(f.qemu->scanout(4, 2, 8, kRGB565, rgb16, &error), "%s", error.c_str());
+  s = f.pipe->pull_size(4, 2, 5000);
+  fail_unless(s != nullptr);
+  testsupport::sample_size(s, &w, &h, &fmt);
+  fail_unless_equals_string(fmt.c_str(), "RGB16");
+  Rgb c = testsupport::pixel_at(s, 1, 1);
+  fail_unless(c.r >= 0xf0 && c.g == 0 && c.b == 0);
+  c = testsupport::pixel_at(s, 3, 0);
+  fail_unless(c.r == 0 && c.g == 0 && c.b >= 0xf0);
+  gst_sample_unref(s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_scanout_map_path) {
+  Fixture f;
+  std::string error;
+  const uint32_t w = 40, h = 20, stride = 200, offset = 8192;
+  auto img = bgrx(w, h, 5, stride);
+  int fd = memfd_with(img, offset, offset + stride * h);
+  fail_unless(f.qemu->scanout_map(fd, offset, w, h, stride, kXRGB, &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull_size(w, h, 5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, w, h, 5);
+  gst_sample_unref(s);
+
+  /* QEMU draws into the shared memory, then says where. */
+  auto patch = bgrx(6, 4, 123);
+  for (int y = 0; y < 4; y++)
+    fail_unless(pwrite(fd, patch.data() + y * 24, 24, offset + (3 + y) * stride + 9 * 4) == 24);
+  uint64_t in_before = f.pipe->stat("bytes-in");
+  fail_unless(f.qemu->update_map(9, 3, 6, 4, &error), "%s", error.c_str());
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 9, 3, 6, 4, 123, 9, 3);
+  assert_pixels(s, 0, 10, w, 10, 5);
+  gst_sample_unref(s);
+  fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, 6 * 4 * 4);
+
+  /* An fd smaller than offset + stride * height: refused (QEMU then falls
+   * back to Scanout copies), and the stream goes on. */
+  int small = memfd_with(img, 0, stride * h);
+  fail_if(f.qemu->scanout_map(small, offset, w, h, stride, kXRGB, &error));
+  fail_unless(strstr(error.c_str(), "needs") != nullptr, "%s", error.c_str());
+  close(small);
+  /* Map -> Scanout copies -> Map again. */
+  fail_unless(f.qemu->scanout(16, 16, 64, kXRGB, bgrx(16, 16, 9), &error), "%s", error.c_str());
+  s = f.pipe->pull_size(16, 16, 5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, 16, 16, 9);
+  gst_sample_unref(s);
+  fail_if(f.qemu->update_map(0, 0, 4, 4, &error)); /* no map current */
+  fail_unless(f.qemu->scanout_map(fd, offset, w, h, stride, kXRGB, &error), "%s", error.c_str());
+  s = f.pipe->pull_size(w, h, 5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 9, 3, 6, 4, 123, 9, 3);
+  gst_sample_unref(s);
+  close(fd);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_malformed_messages_keep_streaming) {
+  Fixture f;
+  std::string error;
+  /* Before any Scanout. */
+  fail_if(f.qemu->update(0, 0, 4, 4, 16, kXRGB, bgrx(4, 4, 0), &error));
+  fail_unless(f.qemu->scanout(32, 32, 128, kXRGB, bgrx(32, 32, 2), &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+  /* Truncated data, short stride, negative and absurd sizes, outside. */
+  fail_if(f.qemu->scanout(32, 32, 128, kXRGB, std::vector<uint8_t>(100), &error));
+  fail_if(f.qemu->scanout(100000, 100000, 400000, kXRGB, std::vector<uint8_t>(16), &error));
+  fail_if(f.qemu->update(0, 0, 8, 8, 32, kXRGB, std::vector<uint8_t>(31), &error));
+  fail_if(f.qemu->update(0, 0, 8, 8, 4, kXRGB, bgrx(8, 8, 0), &error));
+  fail_if(f.qemu->update(0, 0, -8, 8, 32, kXRGB, bgrx(8, 8, 0), &error));
+  fail_if(f.qemu->update(40, 40, 8, 8, 32, kXRGB, bgrx(8, 8, 0), &error));
+  fail_if(f.qemu->update(0, 0, 8, 8, 24, kRGB24, std::vector<uint8_t>(8 * 24), &error));
+  fail_if(f.qemu->update_map(0, 0, 8, 8, &error));
+  fail_if(f.qemu->call_raw("org.qemu.Display1.Listener.Unix.Map", "ScanoutMap",
+                           g_variant_new("(huuuuu)", 0, 0, 8, 8, 32, kXRGB), nullptr, &error));
+  fail_unless(f.pipe->stat("ignored") >= 9);
+  /* A rectangle half outside is clipped; the stream carries on exactly. */
+  fail_unless(f.qemu->update(28, 28, 8, 8, 32, kXRGB, bgrx(8, 8, 60), &error), "%s", error.c_str());
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 28, 28, 4, 4, 60, 28, 28);
+  assert_pixels(s, 0, 0, 28, 28, 2);
+  gst_sample_unref(s);
+  /* The user was told, without a flood: warnings are rate limited. */
+  std::string warnings = f.pipe->warnings();
+  fail_unless(!warnings.empty());
+  std::string err_msg;
+  fail_if(f.pipe->wait_error(100, &err_msg), "unexpected error: %s", err_msg.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_unknown_format_is_an_error) {
+  Fixture f;
+  std::string error;
+  f.qemu->scanout(8, 8, 32, 0x20051234, bgrx(8, 8, 0), &error);
+  std::string msg, debug;
+  fail_unless(f.pipe->wait_error(5000, &msg, &debug));
+  fail_unless(strstr(msg.c_str(), "0x20051234") != nullptr, "%s", msg.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_disable_then_scanout) {
+  Fixture f("keepalive-ms=50");
+  std::string error;
+  fail_unless(f.qemu->scanout(16, 16, 64, kXRGB, bgrx(16, 16, 1), &error));
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+  fail_unless(f.pipe->count_samples(300) >= 3, "keepalive should repeat every 50 ms");
+  fail_unless(f.qemu->disable(&error));
+  f.pipe->count_samples(100); /* drain what was in flight */
+  fail_unless_equals_int(f.pipe->count_samples(400), 0);
+  fail_unless(f.qemu->scanout(16, 16, 64, kXRGB, bgrx(16, 16, 3), &error));
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, 16, 16, 3);
+  gst_sample_unref(s);
+  fail_unless(f.pipe->stat("keepalive-frames") >= 3);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_keepalive_off_and_coalescing) {
+  Fixture f("keepalive-ms=0 max-framerate=10/1");
+  std::string error;
+  fail_unless(f.qemu->scanout(64, 64, 256, kXRGB, bgrx(64, 64, 1), &error));
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+  fail_unless_equals_int(f.pipe->count_samples(300), 0);
+  /* 40 updates as fast as possible: at 10 fps they merge, none is lost. */
+  int64_t t0 = g_get_monotonic_time();
+  for (int i = 0; i < 40; i++)
+    fail_unless(f.qemu->update(i, i, 8, 8, 32, kXRGB, bgrx(8, 8, 200 + i), &error));
+  int64_t sent_us = g_get_monotonic_time() - t0;
+  GstSample *last = nullptr;
+  int n = 0;
+  while (GstSample *x = f.pipe->pull(400)) {
+    if (last)
+      gst_sample_unref(last);
+    last = x;
+    n++;
+  }
+  fail_unless(last != nullptr);
+  /* At most one frame per 100 ms of sending, plus the trailing one. */
+  fail_unless(n <= int(sent_us / 100000) + 2, "%d frames for %" G_GINT64_FORMAT " us", n, sent_us);
+  /* The last update is on top, and the first one's uncovered corner too. */
+  assert_pixels(last, 39, 39, 8, 8, 239, 39, 39);
+  Rgb c = testsupport::pixel_at(last, 0, 0);
+  Rgb want = expected_rgb(0, 0, 200);
+  fail_unless(c.r == want.r && c.g == want.g && c.b == want.b);
+  gst_sample_unref(last);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_listener_dropped_gives_eos) {
+  Fixture f;
+  std::string error;
+  fail_unless(f.qemu->scanout(16, 16, 64, kXRGB, bgrx(16, 16, 1), &error));
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+  int64_t t0 = g_get_monotonic_time();
+  f.qemu->drop_listener();
+  fail_unless(f.pipe->wait_eos(1000), "no EOS within 1 s");
+  GST_INFO("EOS after %" G_GINT64_FORMAT " us", g_get_monotonic_time() - t0);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_reconnect_resumes_with_new_caps) {
+  Fixture f("keepalive-ms=0 reconnect=true");
+  std::string error;
+  fail_unless(f.qemu->scanout(16, 16, 64, kXRGB, bgrx(16, 16, 1), &error));
+  GstSample *s = f.pipe->pull_size(16, 16, 5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+  /* QEMU goes away and comes back, on the same QMP path, with another size. */
+  f.qemu.reset();
+  fail_if(f.pipe->wait_eos(500));
+  FakeQemuOptions opts;
+  f.qemu = FakeQemu::start_p2p(f.qmp, opts, &error);
+  fail_unless(f.qemu != nullptr, "%s", error.c_str());
+  fail_unless(f.qemu->wait_for_listener(5000), "did not reconnect");
+  fail_unless(f.qemu->scanout(24, 8, 96, kXRGB, bgrx(24, 8, 50), &error), "%s", error.c_str());
+  s = f.pipe->pull_size(24, 8, 5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, 24, 8, 50);
+  gst_sample_unref(s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_console_errors) {
+  {
+    FakeQemuOptions opts;
+    opts.console_ids = {0, 1};
+    Fixture f("console=3", opts, false);
+    std::string msg;
+    fail_unless(f.pipe->wait_error(5000, &msg));
+    fail_unless(strstr(msg.c_str(), "no console 3") && strstr(msg.c_str(), "0, 1"), "%s", msg.c_str());
+  }
+  {
+    FakeQemuOptions opts;
+    opts.console_type = "Text";
+    Fixture f("", opts, false);
+    std::string msg;
+    fail_unless(f.pipe->wait_error(5000, &msg));
+    fail_unless(strstr(msg.c_str(), "Text") != nullptr, "%s", msg.c_str());
+  }
+  {
+    SrcPipeline pipe("qemudbussrc qmp=/nonexistent/qmp.sock");
+    pipe.play();
+    std::string msg;
+    fail_unless(pipe.wait_error(5000, &msg));
+    fail_unless(strstr(msg.c_str(), "/nonexistent/qmp.sock") != nullptr, "%s", msg.c_str());
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST(test_properties) {
+  GstElement *src = gst_element_factory_make("qemudbussrc", nullptr);
+  fail_unless(src != nullptr);
+  gchar *address, *vm, *qmp;
+  guint console, keepalive;
+  gint fn, fd;
+  gboolean reconnect;
+  GValue rate = G_VALUE_INIT;
+  g_value_init(&rate, GST_TYPE_FRACTION);
+  g_object_get_property(G_OBJECT(src), "max-framerate", &rate);
+  fn = gst_value_get_fraction_numerator(&rate);
+  fd = gst_value_get_fraction_denominator(&rate);
+  g_value_unset(&rate);
+  g_object_get(src, "address", &address, "vm", &vm, "qmp", &qmp, "console", &console,
+               "keepalive-ms", &keepalive, "reconnect", &reconnect, nullptr);
+  fail_unless(address == nullptr && vm == nullptr && qmp == nullptr);
+  fail_unless_equals_int(console, 0);
+  fail_unless_equals_int(keepalive, 1000);
+  fail_unless(fn == 60 && fd == 1);
+  fail_if(reconnect);
+  GstElementFactory *factory = gst_element_get_factory(src);
+  fail_unless_equals_string(gst_element_factory_get_klass(factory), "Source/Video");
+  gst_object_unref(src);
+}
+GST_END_TEST;
+
+static Suite *qemudbussrc_suite() {
+  Suite *s = suite_create("qemudbussrc");
+  TCase *tc = tcase_create("general");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_properties);
+  tcase_add_test(tc, test_listener_contract);
+  tcase_add_test(tc, test_scanout_and_update_exact);
+  tcase_add_test(tc, test_resolution_and_format_changes);
+  tcase_add_test(tc, test_scanout_map_path);
+  tcase_add_test(tc, test_malformed_messages_keep_streaming);
+  tcase_add_test(tc, test_unknown_format_is_an_error);
+  tcase_add_test(tc, test_disable_then_scanout);
+  tcase_add_test(tc, test_keepalive_off_and_coalescing);
+  tcase_add_test(tc, test_listener_dropped_gives_eos);
+  tcase_add_test(tc, test_reconnect_resumes_with_new_caps);
+  tcase_add_test(tc, test_console_errors);
+  return s;
+}
+
+GST_CHECK_MAIN(qemudbussrc);

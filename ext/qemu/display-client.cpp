@@ -418,14 +418,31 @@ bool DisplayClient::connect_once(std::string *error, bool *fatal) {
     }
   }
 
-  /* VM name, for messages; p2p has no bus to search so we read it here. */
+  /* VM name, for messages; p2p has no bus to search so we read it here.
+   * In p2p mode QEMU exports its objects from a main-loop callback after the
+   * handshake, so the first call may find nothing yet: retry briefly. */
   {
-    GVariantPtr name(g_dbus_connection_call_sync(
-        session->qemu.get(), session->dest(), kVmPath, "org.freedesktop.DBus.Properties", "Get",
-        g_variant_new("(ss)", kVmIface, "Name"), G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
-        t, cancellable_, &raw));
-    if (!name) {
+    GVariantPtr name;
+    const int64_t retry_until = g_get_monotonic_time() + int64_t(t) * 1000;
+    for (;;) {
+      name.reset(g_dbus_connection_call_sync(
+          session->qemu.get(), session->dest(), kVmPath, "org.freedesktop.DBus.Properties", "Get",
+          g_variant_new("(ss)", kVmIface, "Name"), G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
+          t, cancellable_, &raw));
+      if (name)
+        break;
       err.reset(raw);
+      raw = nullptr;
+      const bool not_yet = g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+                           g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+                           g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE);
+      if (!config_.qmp.empty() && not_yet && !stopping_ && g_get_monotonic_time() < retry_until) {
+        pause(20);
+        continue;
+      }
+      break;
+    }
+    if (!name) {
       *error = "the peer on " + where + " is not a QEMU D-Bus display: " + error_text(err);
       return false;
     }

@@ -115,6 +115,20 @@ GST_START_TEST(test_listener_contract) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_p2p_objects_exported_late) {
+  /* QEMU exports its objects after the p2p handshake, from its main loop:
+   * the source must retry its first call rather than fail. */
+  FakeQemuOptions opts;
+  opts.p2p_export_delay_ms = 300;
+  Fixture f("keepalive-ms=0", opts);
+  std::string error;
+  fail_unless(f.qemu->scanout(8, 8, 32, kXRGB, bgrx(8, 8, 1), &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull_size(8, 8, 5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_scanout_and_update_exact) {
   Fixture f;
   std::string error;
@@ -446,6 +460,7 @@ static Suite *qemudbussrc_suite() {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_properties);
   tcase_add_test(tc, test_listener_contract);
+  tcase_add_test(tc, test_p2p_objects_exported_late);
   tcase_add_test(tc, test_scanout_and_update_exact);
   tcase_add_test(tc, test_resolution_and_format_changes);
   tcase_add_test(tc, test_scanout_map_path);

@@ -8,9 +8,8 @@
  */
 #include "fake-qemu.h"
 
-#include <glib-unix.h>
-
 #include <fcntl.h>
+#include <glib-unix.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -40,8 +39,7 @@ constexpr const char *kManagerIface = "org.freedesktop.DBus.ObjectManager";
 constexpr const char *kPropertiesIface = "org.freedesktop.DBus.Properties";
 constexpr const char *kListenerIface = "org.qemu.Display1.Listener";
 constexpr const char *kListenerMapIface = "org.qemu.Display1.Listener.Unix.Map";
-constexpr const char *kListenerDmabuf2Iface =
-    "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2";
+constexpr const char *kListenerDmabuf2Iface = "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2";
 
 constexpr const char *kErrorFailed = "org.qemu.Display1.Error.Failed";
 constexpr const char *kErrorInvalid = "org.qemu.Display1.Error.Invalid";
@@ -127,9 +125,11 @@ constexpr const char *kIntrospectionXml = R"XML(
 struct GObjectUnref {
   void operator()(gpointer p) const { g_object_unref(p); }
 };
-template <typename T> using GRef = std::unique_ptr<T, GObjectUnref>;
+template <typename T>
+using GRef = std::unique_ptr<T, GObjectUnref>;
 
-template <typename T> GRef<T> new_ref(T *p) {
+template <typename T>
+GRef<T> new_ref(T *p) {
   return GRef<T>(p ? static_cast<T *>(g_object_ref(p)) : nullptr);
 }
 
@@ -151,7 +151,7 @@ struct SourceDestroy {
 using SourcePtr = std::unique_ptr<GSource, SourceDestroy>;
 
 class UniqueFd {
-public:
+ public:
   UniqueFd() = default;
   explicit UniqueFd(int fd) : fd_(fd) {}
   UniqueFd(UniqueFd &&o) noexcept : fd_(o.release()) {}
@@ -172,7 +172,7 @@ public:
     fd_ = fd;
   }
 
-private:
+ private:
   int fd_ = -1;
 };
 
@@ -201,9 +201,9 @@ struct Json {
   enum class Type { Null, Bool, Number, String, Array, Object };
   Type type = Type::Null;
   bool boolean = false;
-  std::string text; // string value, or a number as written
+  std::string text;  // string value, or a number as written
   std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members; // in received order
+  std::vector<std::pair<std::string, Json>> members;  // in received order
 
   const Json *get(const char *key) const {
     for (const auto &m : members)
@@ -214,7 +214,7 @@ struct Json {
 };
 
 class JsonParser {
-public:
+ public:
   explicit JsonParser(const std::string &s) : s_(s) {}
 
   bool parse(Json *out) {
@@ -225,10 +225,10 @@ public:
     return pos_ == s_.size();
   }
 
-private:
+ private:
   void skip_ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' ||
-                                s_[pos_] == '\r' || s_[pos_] == '\n'))
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\r' || s_[pos_] == '\n'))
       ++pos_;
   }
 
@@ -274,8 +274,7 @@ private:
       ++pos_;
     size_t digits = pos_;
     while (pos_ < s_.size() &&
-           (g_ascii_isdigit(s_[pos_]) || s_[pos_] == '.' || s_[pos_] == 'e' ||
-            s_[pos_] == 'E' ||
+           (g_ascii_isdigit(s_[pos_]) || s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E' ||
             ((s_[pos_] == '+' || s_[pos_] == '-') && pos_ > digits &&
              (s_[pos_ - 1] == 'e' || s_[pos_ - 1] == 'E'))))
       ++pos_;
@@ -315,27 +314,39 @@ private:
         return false;
       char e = s_[pos_++];
       switch (e) {
-      case 'b': out->push_back('\b'); break;
-      case 'f': out->push_back('\f'); break;
-      case 'n': out->push_back('\n'); break;
-      case 'r': out->push_back('\r'); break;
-      case 't': out->push_back('\t'); break;
-      case 'u': {
-        gunichar u;
-        if (!hex4(&u))
-          return false;
-        if (u >= 0xd800 && u < 0xdc00 && s_.compare(pos_, 2, "\\u") == 0) {
-          gunichar low;
-          pos_ += 2;
-          if (!hex4(&low) || low < 0xdc00 || low > 0xdfff)
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          gunichar u;
+          if (!hex4(&u))
             return false;
-          u = 0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00);
+          if (u >= 0xd800 && u < 0xdc00 && s_.compare(pos_, 2, "\\u") == 0) {
+            gunichar low;
+            pos_ += 2;
+            if (!hex4(&low) || low < 0xdc00 || low > 0xdfff)
+              return false;
+            u = 0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00);
+          }
+          char utf8[8];
+          out->append(utf8, g_unichar_to_utf8(u, utf8));
+          break;
         }
-        char utf8[8];
-        out->append(utf8, g_unichar_to_utf8(u, utf8));
-        break;
-      }
-      default: out->push_back(e); break; // \" \\ \/ \'
+        default:
+          out->push_back(e);
+          break;  // \" \\ \/ \'
       }
     }
     return false;
@@ -426,23 +437,27 @@ std::string json_write(const Json &v, bool qemu_style) {
   const char *colon = qemu_style ? ": " : ":";
   const char *comma = qemu_style ? ", " : ",";
   switch (v.type) {
-  case Json::Type::Null: return "null";
-  case Json::Type::Bool: return v.boolean ? "true" : "false";
-  case Json::Type::Number: return v.text;
-  case Json::Type::String: return json_quote(v.text);
-  case Json::Type::Array: {
-    std::string out = "[";
-    for (size_t i = 0; i < v.items.size(); i++)
-      out += (i ? comma : "") + json_write(v.items[i], qemu_style);
-    return out + "]";
-  }
-  case Json::Type::Object: {
-    std::string out = "{";
-    for (size_t i = 0; i < v.members.size(); i++)
-      out += (i ? comma : "") + json_quote(v.members[i].first) + colon +
-             json_write(v.members[i].second, qemu_style);
-    return out + "}";
-  }
+    case Json::Type::Null:
+      return "null";
+    case Json::Type::Bool:
+      return v.boolean ? "true" : "false";
+    case Json::Type::Number:
+      return v.text;
+    case Json::Type::String:
+      return json_quote(v.text);
+    case Json::Type::Array: {
+      std::string out = "[";
+      for (size_t i = 0; i < v.items.size(); i++)
+        out += (i ? comma : "") + json_write(v.items[i], qemu_style);
+      return out + "]";
+    }
+    case Json::Type::Object: {
+      std::string out = "{";
+      for (size_t i = 0; i < v.members.size(); i++)
+        out += (i ? comma : "") + json_quote(v.members[i].first) + colon +
+               json_write(v.members[i].second, qemu_style);
+      return out + "}";
+    }
   }
   return "null";
 }
@@ -504,7 +519,7 @@ bool write_all(int fd, const std::string &data) {
   return true;
 }
 
-} // namespace
+}  // namespace
 
 // ---------------------------------------------------------------- Impl
 
@@ -553,21 +568,23 @@ struct FakeQemu::Impl {
   // ---- owned by the fake's thread
   std::unique_ptr<GDBusNodeInfo, NodeInfoUnref> node;
   ObjectCtx vm_ctx{}, manager_ctx{};
-  std::vector<ObjectCtx> console_ctxs; // never resized after construction
-  std::vector<guint> registrations;    // on server_conn
+  std::vector<ObjectCtx> console_ctxs;  // never resized after construction
+  std::vector<guint> registrations;     // on server_conn
   gulong server_closed_handler = 0;
   UniqueFd listen_fd;
   SourcePtr accept_source;
   std::unique_ptr<QmpClient> qmp_client;
-  std::map<std::string, UniqueFd> named_fds; // getfd; outlive QMP connections
-  GRef<GCancellable> add_client_cancel;      // pending p2p handshake
+  std::map<std::string, UniqueFd> named_fds;  // getfd; outlive QMP connections
+  GRef<GCancellable> add_client_cancel;       // pending p2p handshake
+  GRef<GDBusConnection> export_pending;       // p2p_export_delay_ms window
+  SourcePtr export_timer;
   int pending_async = 0;
   bool shutting_down = false;
 
   // ---- shared with the test thread, under mu
   mutable std::mutex mu;
   std::condition_variable cv;
-  GRef<GDBusConnection> server_conn; // p2p client connection, or the bus
+  GRef<GDBusConnection> server_conn;  // p2p client connection, or the bus
   GRef<GDBusConnection> listener;
   gulong listener_closed_handler = 0;
   std::string listener_sender;
@@ -642,7 +659,7 @@ struct FakeQemu::Impl {
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.valid())
       return std::string("socket: ") + g_strerror(errno);
-    unlink(qmp_path.c_str()); // QEMU replaces a stale socket file too
+    unlink(qmp_path.c_str());  // QEMU replaces a stale socket file too
     if (bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0)
       return "bind " + qmp_path + ": " + g_strerror(errno);
     if (listen(fd.get(), 8) < 0)
@@ -656,9 +673,8 @@ struct FakeQemu::Impl {
     g_autoptr(GError) err = nullptr;
     g_autoptr(GDBusConnection) bus = g_dbus_connection_new_for_address_sync(
         bus_address.c_str(),
-        static_cast<GDBusConnectionFlags>(
-            G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION),
+        static_cast<GDBusConnectionFlags>(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                          G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION),
         nullptr, cancel.get(), &err);
     if (!bus)
       return "connect to " + bus_address + ": " + err->message;
@@ -669,10 +685,9 @@ struct FakeQemu::Impl {
     // G_BUS_NAME_OWNER_FLAGS_NONE): no replacement, queue behind the owner.
     // Synchronous so that the fake is owner or queued when start returns.
     g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
-        bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-        "org.freedesktop.DBus", "RequestName",
-        g_variant_new("(su)", "org.qemu", 0u), G_VARIANT_TYPE("(u)"),
-        G_DBUS_CALL_FLAGS_NONE, kDefaultCallTimeoutMs, cancel.get(), &err);
+        bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName",
+        g_variant_new("(su)", "org.qemu", 0u), G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE,
+        kDefaultCallTimeoutMs, cancel.get(), &err);
     if (!reply)
       return std::string("RequestName org.qemu: ") + err->message;
     return "";
@@ -689,6 +704,7 @@ struct FakeQemu::Impl {
       unlink(qmp_path.c_str());
     }
     named_fds.clear();
+    cancel_delayed_export();
     drop_listener();
     drop_server_conn();
     // Let cancelled handshakes report back and GDBus' idle callbacks (which
@@ -714,7 +730,7 @@ struct FakeQemu::Impl {
     auto *self = static_cast<Impl *>(data);
     int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0)
-      return G_SOURCE_CONTINUE; // EAGAIN/EINTR/ECONNABORTED: wait for more
+      return G_SOURCE_CONTINUE;  // EAGAIN/EINTR/ECONNABORTED: wait for more
     try {
       self->qmp_open(UniqueFd(c));
     } catch (const std::exception &e) {
@@ -863,8 +879,7 @@ struct FakeQemu::Impl {
   }
 
   // Fetches a string argument, replying with QEMU's error when it is not one.
-  bool qmp_string_arg(const Json *args, const char *key, std::string *out,
-                      const Json *id) {
+  bool qmp_string_arg(const Json *args, const char *key, std::string *out, const Json *id) {
     const Json *v = args ? args->get(key) : nullptr;
     if (!v) {
       qmp_error("GenericError", std::string("Parameter '") + key + "' is missing", id);
@@ -872,9 +887,7 @@ struct FakeQemu::Impl {
     }
     if (v->type != Json::Type::String) {
       qmp_error("GenericError",
-                std::string("Invalid parameter type for '") + key +
-                    "', expected: string",
-                id);
+                std::string("Invalid parameter type for '") + key + "', expected: string", id);
       return false;
     }
     *out = v->text;
@@ -885,8 +898,8 @@ struct FakeQemu::Impl {
     QmpClient &client = *qmp_client;
     if (!client.negotiated) {
       if (name != "qmp_capabilities") {
-        qmp_error("CommandNotFound",
-                  "Expecting capabilities negotiation with 'qmp_capabilities'", id);
+        qmp_error("CommandNotFound", "Expecting capabilities negotiation with 'qmp_capabilities'",
+                  id);
         return;
       }
       client.negotiated = true;
@@ -894,8 +907,8 @@ struct FakeQemu::Impl {
       return;
     }
     if (name == "qmp_capabilities") {
-      qmp_error("CommandNotFound",
-                "Capabilities negotiation is already complete, command ignored", id);
+      qmp_error("CommandNotFound", "Capabilities negotiation is already complete, command ignored",
+                id);
       return;
     }
     if (name == "getfd") {
@@ -914,11 +927,11 @@ struct FakeQemu::Impl {
         return;
       }
       if (g_ascii_isdigit(fdname[0])) {
-        qmp_error("GenericError",
-                  "Parameter 'fdname' expects a name not starting with a digit", id);
+        qmp_error("GenericError", "Parameter 'fdname' expects a name not starting with a digit",
+                  id);
         return;
       }
-      named_fds[fdname] = std::move(fd); // replaces (closes) a same-named one
+      named_fds[fdname] = std::move(fd);  // replaces (closes) a same-named one
       qmp_ok(id);
       return;
     }
@@ -929,8 +942,7 @@ struct FakeQemu::Impl {
         return;
       auto it = named_fds.find(fdname);
       if (it == named_fds.end()) {
-        qmp_error("GenericError",
-                  "File descriptor named '" + fdname + "' has not been found", id);
+        qmp_error("GenericError", "File descriptor named '" + fdname + "' has not been found", id);
         return;
       }
       // Like QEMU: the named fd is used up whatever happens next.
@@ -964,16 +976,20 @@ struct FakeQemu::Impl {
     g_autoptr(GSocket) sock = g_socket_new_from_fd(fd.get(), &err);
     if (!sock)
       return std::string("Failed to setup D-Bus socket: ") + err->message;
-    fd.release(); // the GSocket owns it now
+    fd.release();  // the GSocket owns it now
     g_autoptr(GSocketConnection) stream = g_socket_connection_factory_create_connection(sock);
     if (add_client_cancel)
       g_cancellable_cancel(add_client_cancel.get());
     add_client_cancel.reset(g_cancellable_new());
     g_autofree gchar *guid = g_dbus_generate_guid();
     pending_async++;
-    g_dbus_connection_new(G_IO_STREAM(stream), guid,
-                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER, nullptr,
-                          add_client_cancel.get(), on_p2p_ready, this);
+    // Delayed processing: calls that arrive before the objects are exported
+    // wait instead of failing (see FakeQemuOptions::p2p_export_delay_ms).
+    g_dbus_connection_new(
+        G_IO_STREAM(stream), guid,
+        static_cast<GDBusConnectionFlags>(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER |
+                                          G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING),
+        nullptr, add_client_cancel.get(), on_p2p_ready, this);
     return "";
   }
 
@@ -993,9 +1009,40 @@ struct FakeQemu::Impl {
       self->drop_server_conn();
       return;
     }
-    std::string error = self->install_server_conn(conn);
+    self->cancel_delayed_export();
+    if (self->opts.p2p_export_delay_ms > 0) {
+      g_dbus_connection_start_message_processing(conn);
+      self->export_pending = new_ref(conn);
+      GSource *timer = g_timeout_source_new(self->opts.p2p_export_delay_ms);
+      g_source_set_callback(timer, on_export_timer, self, nullptr);
+      g_source_attach(timer, self->ctx.get());
+      self->export_timer.reset(timer);
+      return;
+    }
+    self->export_p2p(conn);
+    g_dbus_connection_start_message_processing(conn);
+  }
+
+  static gboolean on_export_timer(gpointer data) {
+    auto *self = static_cast<Impl *>(data);
+    GRef<GDBusConnection> conn = std::move(self->export_pending);
+    self->export_timer.reset();
+    self->export_p2p(conn.get());
+    return G_SOURCE_REMOVE;
+  }
+
+  void export_p2p(GDBusConnection *conn) {
+    std::string error = install_server_conn(conn);
     if (!error.empty())
       g_printerr("fake-qemu: %s\n", error.c_str());
+  }
+
+  // A newer client (or shutdown) supersedes a connection still waiting for
+  // its delayed export.
+  void cancel_delayed_export() {
+    export_timer.reset();
+    if (GRef<GDBusConnection> conn = std::move(export_pending))
+      close_connection_now(conn.get());
   }
 
   // ================================================= exported objects
@@ -1004,16 +1051,16 @@ struct FakeQemu::Impl {
   // one, as QEMU's object manager drops its last reference to it).
   std::string install_server_conn(GDBusConnection *conn) {
     drop_server_conn();
-    static const GDBusInterfaceVTable vtable = {on_method_call, on_get_property,
-                                                nullptr, {nullptr}};
+    static const GDBusInterfaceVTable vtable = {
+        on_method_call, on_get_property, nullptr, {nullptr}};
     std::string error;
     auto reg = [&](const char *path, const char *iface, ObjectCtx *obj) {
       if (!error.empty())
         return;
       g_autoptr(GError) err = nullptr;
       guint id = g_dbus_connection_register_object(
-          conn, path, g_dbus_node_info_lookup_interface(node.get(), iface),
-          &vtable, obj, nullptr, &err);
+          conn, path, g_dbus_node_info_lookup_interface(node.get(), iface), &vtable, obj, nullptr,
+          &err);
       if (id)
         registrations.push_back(id);
       else
@@ -1027,8 +1074,7 @@ struct FakeQemu::Impl {
       reg(path.c_str(), kMouseIface, &c);
     }
     reg(kManagerPath, kManagerIface, &manager_ctx);
-    server_closed_handler =
-        g_signal_connect(conn, "closed", G_CALLBACK(on_server_closed), this);
+    server_closed_handler = g_signal_connect(conn, "closed", G_CALLBACK(on_server_closed), this);
     std::lock_guard<std::mutex> lock(mu);
     server_conn = new_ref(conn);
     return error;
@@ -1126,8 +1172,7 @@ struct FakeQemu::Impl {
       g_variant_builder_init(&b, G_VARIANT_TYPE("a{sa{sv}}"));
       for (const char *iface : ifaces)
         g_variant_builder_add(&b, "{s@a{sv}}", iface, interface_properties(obj, iface));
-      g_variant_builder_add(&objects, "{o@a{sa{sv}}}", path.c_str(),
-                            g_variant_builder_end(&b));
+      g_variant_builder_add(&objects, "{o@a{sa{sv}}}", path.c_str(), g_variant_builder_end(&b));
     };
     add(kVmPath, vm_ctx, {kVmIface});
     for (const ObjectCtx &c : console_ctxs)
@@ -1135,8 +1180,8 @@ struct FakeQemu::Impl {
     return g_variant_new("(@a{oa{sa{sv}}})", g_variant_builder_end(&objects));
   }
 
-  void emit_properties_changed(const std::string &path, const char *iface,
-                               const char *prop, GVariant *value) {
+  void emit_properties_changed(const std::string &path, const char *iface, const char *prop,
+                               GVariant *value) {
     GRef<GDBusConnection> conn;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -1155,8 +1200,8 @@ struct FakeQemu::Impl {
   }
 
   static GVariant *on_get_property(GDBusConnection *, const gchar *, const gchar *,
-                                   const gchar *iface, const gchar *prop,
-                                   GError **error, gpointer data) {
+                                   const gchar *iface, const gchar *prop, GError **error,
+                                   gpointer data) {
     auto *obj = static_cast<ObjectCtx *>(data);
     GVariant *v = nullptr;
     try {
@@ -1164,8 +1209,8 @@ struct FakeQemu::Impl {
     } catch (const std::exception &) {
     }
     if (!v)
-      g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY,
-                  "No such property '%s'", prop);
+      g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "No such property '%s'",
+                  prop);
     return v;
   }
 
@@ -1187,8 +1232,7 @@ struct FakeQemu::Impl {
   }
 
   void handle_method(const ObjectCtx &obj, const char *sender, const std::string &iface,
-                     const std::string &method, GVariant *params,
-                     GDBusMethodInvocation *inv) {
+                     const std::string &method, GVariant *params, GDBusMethodInvocation *inv) {
     if (iface == kManagerIface && method == "GetManagedObjects") {
       g_dbus_method_invocation_return_value(inv, managed_objects());
       return;
@@ -1223,11 +1267,9 @@ struct FakeQemu::Impl {
         size = console_size[obj.console];
       }
       if (!absolute) {
-        g_dbus_method_invocation_return_dbus_error(inv, kErrorInvalid,
-                                                   "Mouse is not absolute");
+        g_dbus_method_invocation_return_dbus_error(inv, kErrorInvalid, "Mouse is not absolute");
       } else if (x >= size.first || y >= size.second) {
-        g_dbus_method_invocation_return_dbus_error(inv, kErrorInvalid,
-                                                   "Invalid mouse position");
+        g_dbus_method_invocation_return_dbus_error(inv, kErrorInvalid, "Invalid mouse position");
       } else {
         log_input("mouse.abs " + std::to_string(x) + " " + std::to_string(y));
         g_dbus_method_invocation_return_value(inv, nullptr);
@@ -1243,8 +1285,7 @@ struct FakeQemu::Impl {
         absolute = mouse_absolute;
       }
       if (absolute) {
-        g_dbus_method_invocation_return_dbus_error(inv, kErrorInvalid,
-                                                   "Mouse is not relative");
+        g_dbus_method_invocation_return_dbus_error(inv, kErrorInvalid, "Mouse is not relative");
       } else {
         log_input("mouse.rel " + std::to_string(dx) + " " + std::to_string(dy));
         g_dbus_method_invocation_return_value(inv, nullptr);
@@ -1291,12 +1332,12 @@ struct FakeQemu::Impl {
     }
     g_autoptr(GSocketConnection) stream = g_socket_connection_factory_create_connection(sock);
     std::string who = sender ? sender : "";
-    g_dbus_method_invocation_return_value(inv, nullptr); // consumes inv
+    g_dbus_method_invocation_return_value(inv, nullptr);  // consumes inv
 
     g_autofree gchar *guid = g_dbus_generate_guid();
     g_autoptr(GDBusConnection) conn = g_dbus_connection_new_sync(
-        G_IO_STREAM(stream), guid, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER,
-        nullptr, cancel.get(), &err);
+        G_IO_STREAM(stream), guid, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER, nullptr,
+        cancel.get(), &err);
     if (!conn) {
       if (!g_cancellable_is_cancelled(cancel.get()))
         g_printerr("fake-qemu: Failed to setup peer connection: %s\n", err->message);
@@ -1304,7 +1345,7 @@ struct FakeQemu::Impl {
     }
     std::vector<std::string> ifaces;
     if (opts.read_listener_interfaces && !read_listener_properties(conn, &ifaces)) {
-      close_connection_now(conn); // shutting down
+      close_connection_now(conn);  // shutting down
       return;
     }
     install_listener(conn, console, who, std::move(ifaces));
@@ -1315,10 +1356,10 @@ struct FakeQemu::Impl {
   bool read_listener_properties(GDBusConnection *conn, std::vector<std::string> *ifaces) {
     auto get_all = [&](const char *iface) -> GVariant * {
       g_autoptr(GError) err = nullptr;
-      return g_dbus_connection_call_sync(
-          conn, nullptr, kListenerPath, kPropertiesIface, "GetAll",
-          g_variant_new("(s)", iface), G_VARIANT_TYPE("(a{sv})"),
-          G_DBUS_CALL_FLAGS_NONE, opts.listener_getall_timeout_ms, cancel.get(), &err);
+      return g_dbus_connection_call_sync(conn, nullptr, kListenerPath, kPropertiesIface, "GetAll",
+                                         g_variant_new("(s)", iface), G_VARIANT_TYPE("(a{sv})"),
+                                         G_DBUS_CALL_FLAGS_NONE, opts.listener_getall_timeout_ms,
+                                         cancel.get(), &err);
     };
     g_autoptr(GVariant) all = get_all(kListenerIface);
     if (g_cancellable_is_cancelled(cancel.get()))
@@ -1392,7 +1433,7 @@ struct FakeQemu::Impl {
   }
 
   static void on_listener_closed(GDBusConnection *conn, gboolean, GError *, gpointer data) {
-    static_cast<Impl *>(data)->take_listener(conn); // dropping the ref is all
+    static_cast<Impl *>(data)->take_listener(conn);  // dropping the ref is all
   }
 
   void drop_listener() {
@@ -1427,8 +1468,8 @@ struct FakeQemu::Impl {
       return false;
     g_autoptr(GError) err = nullptr;
     g_autoptr(GVariant) reply = g_dbus_connection_call_with_unix_fd_list_sync(
-        conn.get(), nullptr, kListenerPath, iface, method, owned, nullptr,
-        G_DBUS_CALL_FLAGS_NONE, call_timeout_ms.load(), fds, nullptr, nullptr, &err);
+        conn.get(), nullptr, kListenerPath, iface, method, owned, nullptr, G_DBUS_CALL_FLAGS_NONE,
+        call_timeout_ms.load(), fds, nullptr, nullptr, &err);
     if (!reply) {
       set_error(error, err->message);
       return false;
@@ -1450,8 +1491,8 @@ struct FakeQemu::Impl {
       g_dbus_message_set_unix_fd_list(msg, fds);
     g_dbus_message_set_flags(msg, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
     g_autoptr(GError) err = nullptr;
-    if (!g_dbus_connection_send_message(conn.get(), msg, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
-                                        nullptr, &err) ||
+    if (!g_dbus_connection_send_message(conn.get(), msg, G_DBUS_SEND_MESSAGE_FLAGS_NONE, nullptr,
+                                        &err) ||
         !g_dbus_connection_flush_sync(conn.get(), nullptr, &err)) {
       set_error(error, err->message);
       return false;
@@ -1489,15 +1530,16 @@ GVariant *bytes_variant(const std::vector<uint8_t> &data) {
   return g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, bytes, TRUE);
 }
 
-} // namespace
+}  // namespace
 
 FakeQemu::FakeQemu(Key, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-FakeQemu::~FakeQemu() { impl_->stop(); }
+FakeQemu::~FakeQemu() {
+  impl_->stop();
+}
 
 std::unique_ptr<FakeQemu> FakeQemu::start_p2p(const std::string &qmp_path,
-                                              const FakeQemuOptions &options,
-                                              std::string *error) {
+                                              const FakeQemuOptions &options, std::string *error) {
   auto impl = std::make_unique<Impl>(options);
   impl->p2p = true;
   impl->qmp_path = qmp_path;
@@ -1511,8 +1553,7 @@ std::unique_ptr<FakeQemu> FakeQemu::start_p2p(const std::string &qmp_path,
 }
 
 std::unique_ptr<FakeQemu> FakeQemu::start_bus(const std::string &bus_address,
-                                              const FakeQemuOptions &options,
-                                              std::string *error) {
+                                              const FakeQemuOptions &options, std::string *error) {
   auto impl = std::make_unique<Impl>(options);
   impl->bus_address = bus_address;
   auto fake = std::make_unique<FakeQemu>(Key{}, std::move(impl));
@@ -1544,38 +1585,37 @@ bool FakeQemu::scanout(uint32_t w, uint32_t h, uint32_t stride, uint32_t pixman_
                        const std::vector<uint8_t> &data, std::string *error) {
   impl_->set_listener_console_size(w, h);
   return impl_->call(kListenerIface, "Scanout",
-                     g_variant_new("(uuuu@ay)", w, h, stride, pixman_format,
-                                   bytes_variant(data)),
+                     g_variant_new("(uuuu@ay)", w, h, stride, pixman_format, bytes_variant(data)),
                      nullptr, error);
 }
 
 bool FakeQemu::update(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t stride,
                       uint32_t pixman_format, const std::vector<uint8_t> &data,
                       std::string *error) {
-  return impl_->call(kListenerIface, "Update",
-                     g_variant_new("(iiiiuu@ay)", x, y, w, h, stride, pixman_format,
-                                   bytes_variant(data)),
-                     nullptr, error);
+  return impl_->call(
+      kListenerIface, "Update",
+      g_variant_new("(iiiiuu@ay)", x, y, w, h, stride, pixman_format, bytes_variant(data)), nullptr,
+      error);
 }
 
-bool FakeQemu::scanout_map(int memfd, uint32_t offset, uint32_t w, uint32_t h,
-                           uint32_t stride, uint32_t pixman_format, std::string *error) {
+bool FakeQemu::scanout_map(int memfd, uint32_t offset, uint32_t w, uint32_t h, uint32_t stride,
+                           uint32_t pixman_format, std::string *error) {
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
   g_autoptr(GError) err = nullptr;
-  gint handle = g_unix_fd_list_append(fds, memfd, &err); // dups memfd
+  gint handle = g_unix_fd_list_append(fds, memfd, &err);  // dups memfd
   if (handle < 0) {
     set_error(error, err->message);
     return false;
   }
   impl_->set_listener_console_size(w, h);
   return impl_->call(kListenerMapIface, "ScanoutMap",
-                     g_variant_new("(huuuuu)", handle, offset, w, h, stride, pixman_format),
-                     fds, error);
+                     g_variant_new("(huuuuu)", handle, offset, w, h, stride, pixman_format), fds,
+                     error);
 }
 
 bool FakeQemu::update_map(int32_t x, int32_t y, int32_t w, int32_t h, std::string *error) {
-  return impl_->call(kListenerMapIface, "UpdateMap", g_variant_new("(iiii)", x, y, w, h),
-                     nullptr, error);
+  return impl_->call(kListenerMapIface, "UpdateMap", g_variant_new("(iiii)", x, y, w, h), nullptr,
+                     error);
 }
 
 bool FakeQemu::disable(std::string *error) {
@@ -1583,30 +1623,33 @@ bool FakeQemu::disable(std::string *error) {
 }
 
 bool FakeQemu::mouse_set(int32_t x, int32_t y, int32_t on, std::string *error) {
-  return impl_->call(kListenerIface, "MouseSet", g_variant_new("(iii)", x, y, on), nullptr,
-                     error);
+  return impl_->call(kListenerIface, "MouseSet", g_variant_new("(iii)", x, y, on), nullptr, error);
 }
 
 bool FakeQemu::cursor_define(int32_t w, int32_t h, int32_t hot_x, int32_t hot_y,
                              const std::vector<uint8_t> &argb, std::string *error) {
   return impl_->call(kListenerIface, "CursorDefine",
-                     g_variant_new("(iiii@ay)", w, h, hot_x, hot_y, bytes_variant(argb)),
-                     nullptr, error);
+                     g_variant_new("(iiii@ay)", w, h, hot_x, hot_y, bytes_variant(argb)), nullptr,
+                     error);
 }
 
-bool FakeQemu::call_raw(const std::string &interface, const std::string &method,
-                        GVariant *params, GUnixFDList *fds, std::string *error) {
+bool FakeQemu::call_raw(const std::string &interface, const std::string &method, GVariant *params,
+                        GUnixFDList *fds, std::string *error) {
   return impl_->call(interface.c_str(), method.c_str(), params, fds, error);
 }
 
-bool FakeQemu::post_raw(const std::string &interface, const std::string &method,
-                        GVariant *params, GUnixFDList *fds, std::string *error) {
+bool FakeQemu::post_raw(const std::string &interface, const std::string &method, GVariant *params,
+                        GUnixFDList *fds, std::string *error) {
   return impl_->post(interface.c_str(), method.c_str(), params, fds, error);
 }
 
-void FakeQemu::set_call_timeout(int timeout_ms) { impl_->call_timeout_ms = timeout_ms; }
+void FakeQemu::set_call_timeout(int timeout_ms) {
+  impl_->call_timeout_ms = timeout_ms;
+}
 
-void FakeQemu::drop_listener() { impl_->drop_listener(); }
+void FakeQemu::drop_listener() {
+  impl_->drop_listener();
+}
 
 std::vector<std::string> FakeQemu::input_log() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -1630,4 +1673,4 @@ std::string FakeQemu::qmp_log() const {
   return impl_->qmp_lines;
 }
 
-} // namespace fakeqemu
+}  // namespace fakeqemu

@@ -30,7 +30,7 @@ struct FakeQemuOptions {
   // QEMU reports the all-zero UUID when started without -uuid.
   std::string uuid = "00000000-0000-0000-0000-000000000000";
   std::vector<uint32_t> console_ids = {0};
-  std::string console_type = "Graphic"; // or "Text"
+  std::string console_type = "Graphic";  // or "Text"
   uint32_t console_width = 640, console_height = 480;
   // Mouse.IsAbsolute at start (QEMU: true with usb-tablet/virtio-tablet).
   bool mouse_absolute = false;
@@ -41,6 +41,12 @@ struct FakeQemuOptions {
   bool read_listener_interfaces = true;
   // QEMU's GDBusProxy uses GDBus' default call timeout (25 s).
   int listener_getall_timeout_ms = 25000;
+  // p2p: QEMU exports its objects on a new client connection from a main
+  // loop callback after the handshake, so a call sent right after the
+  // handshake can fail with "Object does not exist" (UnknownMethod). The
+  // fake queues early messages instead (deterministic); a value > 0 opens
+  // such a window on purpose: for that long the objects are not exported.
+  int p2p_export_delay_ms = 0;
   // QMP scripting: make a command fail with this error text ("" = succeed).
   std::string qmp_fail_getfd, qmp_fail_add_client;
   // Put an asynchronous {"event": ...} line in front of each reply, as real
@@ -49,19 +55,17 @@ struct FakeQemuOptions {
 };
 
 class FakeQemu {
-public:
+ public:
   // Peer-to-peer mode: serve QMP on a UNIX socket at qmp_path (a stale file
   // there is replaced, like QEMU does). One QMP client at a time; further
   // connections wait in the listen backlog, as with QEMU's socket chardev.
   static std::unique_ptr<FakeQemu> start_p2p(const std::string &qmp_path,
-                                             const FakeQemuOptions &options,
-                                             std::string *error);
+                                             const FakeQemuOptions &options, std::string *error);
   // Bus mode: connect to the bus at bus_address, export the objects and
   // queue for "org.qemu" (flags 0, so several fakes queue up). Returns once
   // the RequestName reply arrived: the fake is then owner or queued.
   static std::unique_ptr<FakeQemu> start_bus(const std::string &bus_address,
-                                             const FakeQemuOptions &options,
-                                             std::string *error);
+                                             const FakeQemuOptions &options, std::string *error);
   // Stops everything: aborts a handshake in progress, closes the listener,
   // display and QMP connections (the client sees them close), joins the
   // thread, removes the QMP socket file.
@@ -72,7 +76,10 @@ public:
 
   // True once a listener registered, its handshake finished and (if enabled)
   // its properties were read. Only one listener is kept: a new registration
-  // replaces (and closes) the previous one.
+  // replaces (and closes) the previous one once its own handshake is done;
+  // in bus mode a second registration from the same bus client is refused
+  // with org.qemu.Display1.Error.Invalid "`:1.N` is already registered!"
+  // (QEMU 7.2; newer QEMU keeps several listeners).
   bool wait_for_listener(int timeout_ms);
   // Console id the current listener registered on, or -1 without listener.
   int64_t listener_console() const;
@@ -86,33 +93,27 @@ public:
   // Unlike QEMU these wait for the reply (see post_raw for QEMU's way).
   bool scanout(uint32_t w, uint32_t h, uint32_t stride, uint32_t pixman_format,
                const std::vector<uint8_t> &data, std::string *error = nullptr);
-  bool update(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t stride,
-              uint32_t pixman_format, const std::vector<uint8_t> &data,
-              std::string *error = nullptr);
+  bool update(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t stride, uint32_t pixman_format,
+              const std::vector<uint8_t> &data, std::string *error = nullptr);
   // memfd is dup'ed into a GUnixFDList; the caller keeps its own fd.
   // Interface org.qemu.Display1.Listener.Unix.Map (QEMU >= 9.2).
-  bool scanout_map(int memfd, uint32_t offset, uint32_t w, uint32_t h,
-                   uint32_t stride, uint32_t pixman_format,
-                   std::string *error = nullptr);
-  bool update_map(int32_t x, int32_t y, int32_t w, int32_t h,
-                  std::string *error = nullptr);
+  bool scanout_map(int memfd, uint32_t offset, uint32_t w, uint32_t h, uint32_t stride,
+                   uint32_t pixman_format, std::string *error = nullptr);
+  bool update_map(int32_t x, int32_t y, int32_t w, int32_t h, std::string *error = nullptr);
   bool disable(std::string *error = nullptr);
   bool mouse_set(int32_t x, int32_t y, int32_t on, std::string *error = nullptr);
   bool cursor_define(int32_t w, int32_t h, int32_t hot_x, int32_t hot_y,
-                     const std::vector<uint8_t> &argb,
-                     std::string *error = nullptr);
+                     const std::vector<uint8_t> &argb, std::string *error = nullptr);
   // Any method on any interface with any argument tuple, for malformed
   // messages. params may be NULL or floating (it is sunk); a params that is
   // not a tuple is refused. fds may be NULL.
-  bool call_raw(const std::string &interface, const std::string &method,
-                GVariant *params, GUnixFDList *fds,
-                std::string *error = nullptr);
+  bool call_raw(const std::string &interface, const std::string &method, GVariant *params,
+                GUnixFDList *fds, std::string *error = nullptr);
   // Like call_raw, but the way QEMU really sends Scanout, Update, Disable,
   // MouseSet, CursorDefine and UpdateMap: flagged NO_REPLY_EXPECTED, not
   // waiting. Returns once the message is written (flushed).
-  bool post_raw(const std::string &interface, const std::string &method,
-                GVariant *params, GUnixFDList *fds,
-                std::string *error = nullptr);
+  bool post_raw(const std::string &interface, const std::string &method, GVariant *params,
+                GUnixFDList *fds, std::string *error = nullptr);
   void set_call_timeout(int timeout_ms);
 
   // Close the listener connection (QEMU dropping the client's listener).
@@ -131,7 +132,7 @@ public:
   // 'add_client {"protocol":"@dbus-display","fdname":"x"}'.
   std::string qmp_log() const;
 
-private:
+ private:
   struct Impl;
   // Passkey: only start_p2p/start_bus can build one, yet std::make_unique
   // can call the public constructor.
@@ -139,11 +140,11 @@ private:
     explicit Key() = default;
   };
 
-public:
+ public:
   FakeQemu(Key, std::unique_ptr<Impl> impl);
 
-private:
+ private:
   std::unique_ptr<Impl> impl_;
 };
 
-} // namespace fakeqemu
+}  // namespace fakeqemu

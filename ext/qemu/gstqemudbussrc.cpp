@@ -73,7 +73,7 @@ struct GstQemuDBusSrcPrivate {
   uint64_t generation = 0;
   GstVideoInfo info;
   GstBufferPool *pool = nullptr;
-  GstBuffer *last_buffer = nullptr;
+  bool have_frame = false; /* a frame of this generation was pushed */
   int64_t last_push_us = 0;
   GstClockTime last_pts = GST_CLOCK_TIME_NONE;
   bool discont = true;
@@ -82,7 +82,6 @@ struct GstQemuDBusSrcPrivate {
   std::atomic<int64_t> last_warning_us{0};
 
   ~GstQemuDBusSrcPrivate() {
-    gst_clear_buffer(&last_buffer);
     if (pool) {
       gst_buffer_pool_set_active(pool, FALSE);
       gst_object_unref(pool);
@@ -178,7 +177,7 @@ static gboolean gst_qemu_dbus_src_stop(GstBaseSrc *base) {
     client = std::move(priv->client);
   }
   client.reset(); /* joins the D-Bus thread */
-  gst_clear_buffer(&priv->last_buffer);
+  priv->have_frame = false;
   if (priv->pool) {
     gst_buffer_pool_set_active(priv->pool, FALSE);
     gst_clear_object(&priv->pool);
@@ -271,7 +270,9 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
 
   GstBufferPool *pool = gst_video_buffer_pool_new();
   GstStructure *config = gst_buffer_pool_get_config(pool);
-  gst_buffer_pool_config_set_params(config, caps, guint(info.size), 2, kPoolMaxBuffers);
+  /* min 1: a fast consumer returns the buffer before the next frame, which
+   * then needs only the latest damage (buffer age 1). */
+  gst_buffer_pool_config_set_params(config, caps, guint(info.size), 1, kPoolMaxBuffers);
   gst_caps_unref(caps);
   if (!gst_buffer_pool_set_config(pool, config) || !gst_buffer_pool_set_active(pool, TRUE)) {
     gst_object_unref(pool);
@@ -287,7 +288,7 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
   priv->pool = pool;
   priv->info = info;
   priv->generation = fmt.generation;
-  gst_clear_buffer(&priv->last_buffer);
+  priv->have_frame = false;
   priv->discont = true;
   return true;
 }
@@ -310,7 +311,10 @@ static GstClockTime running_time_of(GstQemuDBusSrc *self, int64_t arrival_us) {
   return rt;
 }
 
-static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store,
+/* Fills a buffer with the current surface. Only the damage since the frame a
+ * recycled buffer holds is copied, so a keepalive repeat (no new damage) on a
+ * buffer that holds the latest frame copies nothing at all. */
+static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store, bool repeat,
                                    GstBuffer **out, bool *retry) {
   GstQemuDBusSrcPrivate *priv = self->priv;
   GstBuffer *buf = nullptr;
@@ -350,7 +354,7 @@ static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store,
   static_assert(sizeof(guintptr) >= sizeof(uint64_t), "frame numbers must fit in qdata");
   gst_mini_object_set_qdata(GST_MINI_OBJECT(buf), frame_seq_quark(), GUINT_TO_POINTER(guintptr(seq)),
                             nullptr);
-  GstClockTime pts = running_time_of(self, arrival);
+  GstClockTime pts = running_time_of(self, repeat ? g_get_monotonic_time() : arrival);
   GST_BUFFER_PTS(buf) = pts;
   GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
   if (priv->discont) {
@@ -359,22 +363,9 @@ static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store,
   }
   priv->last_pts = pts;
   priv->last_push_us = g_get_monotonic_time();
-  gst_buffer_replace(&priv->last_buffer, buf);
-  *out = buf;
-  return GST_FLOW_OK;
-}
-
-static GstFlowReturn repeat_frame(GstQemuDBusSrc *self, GstBuffer **out) {
-  GstQemuDBusSrcPrivate *priv = self->priv;
-  /* A shallow copy: same memory, new timestamp; the pushed buffer stays untouched. */
-  GstBuffer *buf = gst_buffer_copy(priv->last_buffer);
-  GST_BUFFER_FLAG_UNSET(buf, GST_BUFFER_FLAG_DISCONT);
-  GstClockTime pts = running_time_of(self, g_get_monotonic_time());
-  GST_BUFFER_PTS(buf) = pts;
-  GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
-  priv->last_pts = pts;
-  priv->last_push_us = g_get_monotonic_time();
-  priv->keepalive_frames++;
+  priv->have_frame = true;
+  if (repeat)
+    priv->keepalive_frames++;
   *out = buf;
   return GST_FLOW_OK;
 }
@@ -397,12 +388,13 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
     vmd::WaitArgs args;
     args.generation = priv->generation;
     args.earliest_frame_us = priv->last_push_us ? priv->last_push_us + interval_us : 0;
-    args.can_repeat = priv->last_buffer != nullptr;
+    args.can_repeat = priv->have_frame;
     args.keepalive_at_us =
         s.keepalive_ms && priv->last_push_us ? priv->last_push_us + int64_t(s.keepalive_ms) * 1000 : 0;
     vmd::FrameFormat fmt;
     std::string error;
-    switch (store->wait(args, &fmt, &error)) {
+    const vmd::Wake wake = store->wait(args, &fmt, &error);
+    switch (wake) {
       case vmd::Wake::Flushing:
         return GST_FLOW_FLUSHING;
       case vmd::Wake::Failed:
@@ -419,15 +411,14 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
         if (!renegotiate(self, fmt, s))
           return GST_FLOW_NOT_NEGOTIATED;
         continue;
-      case vmd::Wake::Frame: {
+      case vmd::Wake::Frame:
+      case vmd::Wake::Keepalive: {
         bool retry = false;
-        GstFlowReturn ret = produce_frame(self, *store, out, &retry);
+        GstFlowReturn ret = produce_frame(self, *store, wake == vmd::Wake::Keepalive, out, &retry);
         if (retry)
           continue;
         return ret;
       }
-      case vmd::Wake::Keepalive:
-        return repeat_frame(self, out);
     }
   }
 }

@@ -153,8 +153,10 @@ GST_START_TEST(test_scanout_and_update_exact) {
   fail_unless(GST_CLOCK_TIME_IS_VALID(pts1));
   gst_sample_unref(s);
 
-  /* An update of 10x6 at 20,30 with a different seed; only it is copied in. */
+  /* An update of 10x6 at 20,30 with a different seed; only it is copied in,
+   * and only it is copied out (the recycled buffer holds the previous frame). */
   uint64_t in_before = f.pipe->stat("bytes-in");
+  uint64_t out_before = f.pipe->stat("bytes-out");
   fail_unless(f.qemu->update(20, 30, 10, 6, 40, kXRGB, bgrx(10, 6, 99), &error), "%s", error.c_str());
   s = f.pipe->pull(5000);
   fail_unless(s != nullptr);
@@ -164,6 +166,20 @@ GST_START_TEST(test_scanout_and_update_exact) {
   fail_unless(GST_BUFFER_PTS(gst_sample_get_buffer(s)) > pts1);
   gst_sample_unref(s);
   fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, 10 * 6 * 4);
+  /* appsink keeps its preroll buffer and the buffer of the sample it gave
+   * last, so that update may have needed a new pool buffer (one full copy);
+   * from then on recycled buffers get only the damage since their frame. */
+  fail_unless(f.pipe->stat("full-copies") <= 2);
+  out_before = f.pipe->stat("bytes-out");
+  fail_unless(f.qemu->update(1, 2, 5, 3, 20, kXRGB, bgrx(5, 3, 33), &error), "%s", error.c_str());
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 1, 2, 5, 3, 33, 1, 2);
+  gst_sample_unref(s);
+  uint64_t copied = f.pipe->stat("bytes-out") - out_before;
+  fail_unless(copied == 5 * 3 * 4 || copied == 5 * 3 * 4 + 10 * 6 * 4,
+              "copied %" G_GUINT64_FORMAT " bytes for a 5x3 update", copied);
+  fail_unless(f.pipe->stat("full-copies") <= 2);
 }
 GST_END_TEST;
 
@@ -320,6 +336,10 @@ GST_START_TEST(test_disable_then_scanout) {
   fail_unless(s != nullptr);
   gst_sample_unref(s);
   fail_unless(f.pipe->count_samples(300) >= 3, "keepalive should repeat every 50 ms");
+  /* Repeats of an unchanged screen copy nothing (once a buffer cycles). */
+  uint64_t out_before = f.pipe->stat("bytes-out");
+  fail_unless(f.pipe->count_samples(300) >= 3);
+  fail_unless_equals_uint64(f.pipe->stat("bytes-out"), out_before);
   fail_unless(f.qemu->disable(&error));
   f.pipe->count_samples(100); /* drain what was in flight */
   fail_unless_equals_int(f.pipe->count_samples(400), 0);

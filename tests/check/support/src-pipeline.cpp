@@ -9,7 +9,7 @@
 namespace testsupport {
 
 SrcPipeline::SrcPipeline(const std::string &source, const std::string &sink_props) {
-  std::string desc = source + " ! appsink name=testsink sync=false emit-signals=false " + sink_props;
+  std::string desc = source + " ! appsink name=testsink sync=false emit-signals=false enable-last-sample=false " + sink_props;
   GError *err = nullptr;
   pipeline_ = gst_parse_launch(desc.c_str(), &err);
   fail_unless(pipeline_ != nullptr, "cannot build '%s': %s", desc.c_str(),

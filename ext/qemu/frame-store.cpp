@@ -312,8 +312,12 @@ bool FrameStore::take_frame(uint64_t generation, uint64_t held_seq, uint8_t *dst
       const size_t row = r.w * bpp;
       const uint8_t *src = pixels_.data() + r.y * stride_ + r.x * bpp;
       uint8_t *out = dst + r.y * dst_stride + r.x * bpp;
-      for (uint32_t i = 0; i < r.h; i++)
-        std::memcpy(out + i * dst_stride, src + i * stride_, row);
+      if (r.w == format_.width && dst_stride == stride_) {
+        std::memcpy(out, src, stride_ * (r.h - 1) + row); /* whole rows: one copy */
+      } else {
+        for (uint32_t i = 0; i < r.h; i++)
+          std::memcpy(out + i * dst_stride, src + i * stride_, row);
+      }
       stats_.bytes_out += row * r.h;
     }
     return true;

@@ -153,10 +153,13 @@ void DisplayClient::Session::on_method(GDBusConnection *, const gchar *, const g
     guint32 w, h, stride, fmt;
     GVariant *bytes = nullptr;
     g_variant_get(params, "(uuuu@ay)", &w, &h, &stride, &fmt, &bytes);
-    GVariantPtr owned(bytes);
     gsize n = 0;
     const void *p = g_variant_get_fixed_array(bytes, &n, 1);
-    v = store.scanout(w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
+    /* The message's bytes become the surface: no copy until a partial update. */
+    std::shared_ptr<const void> hold(bytes, [](const void *b) {
+      g_variant_unref(static_cast<GVariant *>(const_cast<void *>(b)));
+    });
+    v = store.scanout(w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now, std::move(hold));
     if (v.applied)
       client->log_(LogLevel::Info, "Scanout " + std::to_string(w) + "x" + std::to_string(h));
   } else if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Update")) {

@@ -63,13 +63,19 @@ void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const Pixma
     format_.generation = next_generation_++;
     format_.width = width;
     format_.height = height;
-    stride_ = packed_stride(width, fmt->bytes_per_pixel);
-    pixels_.assign(stride_ * height, 0);
+    own_stride_ = packed_stride(width, fmt->bytes_per_pixel);
+    pixels_.assign(own_stride_ * height, 0);
+    borrowed_.reset();
+    view_ = pixels_.data();
+    stride_ = own_stride_;
     history_.clear();
   }
   format_.format = fmt;
   have_surface_ = true;
   disabled_ = false;
+  borrowed_.reset(); /* callers set the new content next */
+  view_ = pixels_.data();
+  stride_ = own_stride_;
   map_.reset();
   map_fd_.reset();
 }
@@ -80,7 +86,22 @@ void FrameStore::damage_locked(const Rect &r, int64_t now_us) {
   cond_.notify_all();
 }
 
+void FrameStore::make_writable_locked() {
+  if (!borrowed_)
+    return;
+  /* First partial update after a zero-copy Scanout: take our own copy. */
+  const size_t row = size_t(format_.width) * format_.format->bytes_per_pixel;
+  pixels_.resize(own_stride_ * format_.height);
+  for (uint32_t i = 0; i < format_.height; i++)
+    std::memcpy(pixels_.data() + i * own_stride_, view_ + i * stride_, row);
+  stats_.bytes_in += row * format_.height;
+  borrowed_.reset();
+  view_ = pixels_.data();
+  stride_ = own_stride_;
+}
+
 void FrameStore::copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride) {
+  make_writable_locked();
   const size_t bpp = format_.format->bytes_per_pixel;
   const size_t row = r.w * bpp;
   uint8_t *dst = pixels_.data() + r.y * stride_ + r.x * bpp;
@@ -94,8 +115,8 @@ void FrameStore::copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t s
 }
 
 Verdict FrameStore::scanout(uint32_t width, uint32_t height, uint32_t stride,
-                                uint32_t pixman_format, const uint8_t *data, size_t size,
-                                int64_t now_us) {
+                            uint32_t pixman_format, const uint8_t *data, size_t size,
+                            int64_t now_us, std::shared_ptr<const void> hold) {
   std::lock_guard<std::mutex> guard(lock_);
   const PixmanFormat *fmt;
   Verdict bad;
@@ -112,7 +133,16 @@ Verdict FrameStore::scanout(uint32_t width, uint32_t height, uint32_t stride,
     return ignore_locked(printf_string("Scanout: %" G_GSIZE_FORMAT " bytes of data, %ux%u with stride %u needs %" G_GUINT64_FORMAT,
                                        size, width, height, stride, uint64_t(stride) * height));
   new_surface_locked(width, height, fmt);
-  copy_rect_in_locked(Rect{0, 0, width, height}, data, stride);
+  if (hold) {
+    borrowed_ = std::move(hold);
+    view_ = data;
+    stride_ = stride;
+  } else {
+    borrowed_.reset();
+    view_ = pixels_.data();
+    stride_ = own_stride_;
+    copy_rect_in_locked(Rect{0, 0, width, height}, data, stride);
+  }
   stats_.scanouts++;
   damage_locked(Rect{0, 0, width, height}, now_us);
   return {};
@@ -236,6 +266,7 @@ void FrameStore::connection_lost(bool reconnecting) {
   std::lock_guard<std::mutex> guard(lock_);
   if (reconnecting) {
     have_surface_ = false;
+    borrowed_.reset();
     pending_.clear();
     map_.reset();
     map_fd_.reset();
@@ -310,7 +341,7 @@ bool FrameStore::take_frame(uint64_t generation, uint64_t held_seq, uint8_t *dst
   if (partial) {
     for (const Rect &r : need.rects()) {
       const size_t row = r.w * bpp;
-      const uint8_t *src = pixels_.data() + r.y * stride_ + r.x * bpp;
+      const uint8_t *src = view_ + r.y * stride_ + r.x * bpp;
       uint8_t *out = dst + r.y * dst_stride + r.x * bpp;
       if (r.w == format_.width && dst_stride == stride_) {
         std::memcpy(out, src, stride_ * (r.h - 1) + row); /* whole rows: one copy */
@@ -324,11 +355,11 @@ bool FrameStore::take_frame(uint64_t generation, uint64_t held_seq, uint8_t *dst
   }
   stats_.full_copies++;
   if (dst_stride == stride_) {
-    std::memcpy(dst, pixels_.data(), stride_ * format_.height);
+    std::memcpy(dst, view_, stride_ * format_.height);
   } else {
     const size_t row = format_.width * bpp;
     for (uint32_t i = 0; i < format_.height; i++)
-      std::memcpy(dst + i * dst_stride, pixels_.data() + i * stride_, row);
+      std::memcpy(dst + i * dst_stride, view_ + i * stride_, row);
   }
   stats_.bytes_out += size_t(format_.width) * bpp * format_.height;
   return true;

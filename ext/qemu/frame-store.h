@@ -20,6 +20,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -73,8 +74,14 @@ class FrameStore {
 
   /* ---- D-Bus side. A fatal problem (unknown pixman format) also sets the
    * failed state. */
+  /* With `hold` (owning the memory `data` points into, e.g. QEMU's D-Bus
+   * message), a Scanout is not copied at all: the message itself becomes the
+   * host surface until a partial update needs a writable copy. QEMU sends
+   * every full-surface refresh as a Scanout, so a busy screen costs one copy
+   * less per frame. */
   Verdict scanout(uint32_t width, uint32_t height, uint32_t stride, uint32_t pixman_format,
-                      const uint8_t *data, size_t size, int64_t now_us);
+                  const uint8_t *data, size_t size, int64_t now_us,
+                  std::shared_ptr<const void> hold = nullptr);
   Verdict update(int32_t x, int32_t y, int32_t w, int32_t h, uint32_t stride,
                      uint32_t pixman_format, const uint8_t *data, size_t size, int64_t now_us);
   Verdict scanout_map(UniqueFd memfd, uint32_t offset, uint32_t width, uint32_t height,
@@ -108,6 +115,7 @@ class FrameStore {
   void damage_locked(const Rect &r, int64_t now_us);
   Verdict ignore_locked(std::string why);
   void copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride);
+  void make_writable_locked();
 
   mutable std::mutex lock_;
   std::condition_variable cond_;
@@ -116,8 +124,13 @@ class FrameStore {
   bool have_surface_ = false;
   bool disabled_ = false;
   FrameFormat format_;
+  /* The surface is view_ with stride_: either pixels_ (ours, own_stride_) or
+   * a borrowed, immutable message held alive by borrowed_. */
+  const uint8_t *view_ = nullptr;
   size_t stride_ = 0;
+  size_t own_stride_ = 0;
   std::vector<uint8_t> pixels_;
+  std::shared_ptr<const void> borrowed_;
 
   /* shared-memory source (ScanoutMap) */
   UniqueFd map_fd_;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -79,6 +80,39 @@ GST_START_TEST(test_scanout_copies_exactly) {
   fail_unless_equals_uint64(st.scanouts, 1);
   fail_unless_equals_uint64(st.bytes_in, 64 * 48 * 4);
   fail_unless_equals_uint64(st.full_copies, 1);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_zero_copy_scanout) {
+  FrameStore store;
+  auto img = std::make_shared<std::vector<uint8_t>>(pattern(32, 8, 128, 4, 21));
+  std::weak_ptr<std::vector<uint8_t>> watch = img;
+  fail_unless(store.scanout(32, 8, 128, kXRGB, img->data(), img->size(), now(), img).applied);
+  /* Nothing copied in: the message is the surface, and it is kept alive. */
+  fail_unless_equals_uint64(store.stats().bytes_in, 0);
+  auto expect = *img;
+  img.reset();
+  fail_if(watch.expired());
+  Out out;
+  take_into(store, &out, 0);
+  assert_same(out, expect, 128, 32, 8, 4);
+  /* A partial update takes a private copy, then applies the rectangle; the
+   * message is released. */
+  auto patch = pattern(2, 2, 8, 4, 99);
+  fail_unless(store.update(3, 4, 2, 2, 8, kXRGB, patch.data(), patch.size(), now()).applied);
+  fail_unless(watch.expired());
+  fail_unless_equals_uint64(store.stats().bytes_in, 32 * 8 * 4 + 2 * 2 * 4);
+  for (int y = 0; y < 2; y++)
+    std::memcpy(expect.data() + (4 + y) * 128 + 3 * 4, patch.data() + y * 8, 8);
+  take_into(store, &out, out.seq);
+  assert_same(out, expect, 128, 32, 8, 4);
+  /* Another zero-copy Scanout of the same size replaces it without renegotiation. */
+  uint64_t gen = store.format().generation;
+  auto img2 = std::make_shared<std::vector<uint8_t>>(pattern(32, 8, 128, 4, 5));
+  fail_unless(store.scanout(32, 8, 128, kXRGB, img2->data(), img2->size(), now(), img2).applied);
+  fail_unless_equals_uint64(store.format().generation, gen);
+  take_into(store, &out, out.seq);
+  assert_same(out, *img2, 128, 32, 8, 4);
 }
 GST_END_TEST;
 
@@ -339,6 +373,7 @@ static Suite *frame_store_suite() {
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_scanout_copies_exactly);
+  tcase_add_test(tc, test_zero_copy_scanout);
   tcase_add_test(tc, test_24bpp_odd_width);
   tcase_add_test(tc, test_update_copies_only_the_rectangle);
   tcase_add_test(tc, test_buffer_age_over_several_frames);

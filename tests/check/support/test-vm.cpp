@@ -1,0 +1,244 @@
+/* Test support: the bundled test VM under real QEMU. */
+#include "test-vm.h"
+
+#include <glib.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace vmtest {
+namespace {
+
+std::string env_or_empty(const char *name) {
+  const char *v = g_getenv(name);
+  return v ? v : "";
+}
+
+/* Waits for a child with a bound; true when it was reaped. */
+bool reap(pid_t pid, int timeout_ms) {
+  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  for (;;) {
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD))
+      return true;
+    if (g_get_monotonic_time() >= deadline)
+      return false;
+    g_usleep(10000);
+  }
+}
+
+void stop_child(pid_t pid) {
+  if (pid <= 0)
+    return;
+  kill(pid, SIGTERM);
+  if (!reap(pid, 2000)) {
+    kill(pid, SIGKILL);
+    reap(pid, 5000);
+  }
+}
+
+void remove_dir(const std::string &dir) {
+  if (dir.empty())
+    return;
+  GDir *d = g_dir_open(dir.c_str(), 0, nullptr);
+  if (d) {
+    while (const gchar *name = g_dir_read_name(d)) {
+      gchar *path = g_build_filename(dir.c_str(), name, nullptr);
+      g_unlink(path);
+      g_free(path);
+    }
+    g_dir_close(d);
+  }
+  g_rmdir(dir.c_str());
+}
+
+bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std::string *error) {
+  std::vector<gchar *> args;
+  for (const std::string &a : argv)
+    args.push_back(const_cast<gchar *>(a.c_str()));
+  args.push_back(nullptr);
+  GError *err = nullptr;
+  GPid child;
+  gint fds_in[] = {-1, stdout_fd >= 0 ? stdout_fd : -1, -1};
+  gboolean ok = g_spawn_async_with_pipes_and_fds(
+      nullptr, args.data(), nullptr,
+      GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL),
+      nullptr, nullptr, fds_in[0], fds_in[1], fds_in[2], nullptr, nullptr, 0, &child, nullptr,
+      nullptr, nullptr, &err);
+  if (!ok) {
+    *error = std::string("cannot start ") + argv[0] + ": " + err->message;
+    g_error_free(err);
+    return false;
+  }
+  *pid = child;
+  return true;
+}
+
+}  // namespace
+
+bool test_vm_available(std::string *reason) {
+  std::string dir = env_or_empty("GST_VMDISPLAY_TEST_VM_DIR");
+  if (dir.empty()) {
+    *reason = "GST_VMDISPLAY_TEST_VM_DIR is not set (configure with -Dtest-vm=enabled)";
+    return false;
+  }
+  for (const char *f : {"vmlinuz", "initramfs.cpio.gz"}) {
+    gchar *path = g_build_filename(dir.c_str(), f, nullptr);
+    bool ok = g_file_test(path, G_FILE_TEST_EXISTS);
+    g_free(path);
+    if (!ok) {
+      *reason = dir + "/" + f + " is missing (build the test-vm target)";
+      return false;
+    }
+  }
+  gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
+  if (!qemu) {
+    *reason = "qemu-system-x86_64 is not installed (Debian package qemu-system-x86)";
+    return false;
+  }
+  g_free(qemu);
+  if (env_or_empty("GST_VMDISPLAY_TEST_VM_SCRIPT").empty()) {
+    *reason = "GST_VMDISPLAY_TEST_VM_SCRIPT is not set";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<PrivateBus> PrivateBus::start(std::string *error) {
+  std::unique_ptr<PrivateBus> bus(new PrivateBus());
+  gchar *dir = g_dir_make_tmp("vmtest-bus-XXXXXX", nullptr);
+  bus->dir_ = dir;
+  g_free(dir);
+  std::string addr_file = bus->dir_ + "/address";
+  int fd = open(addr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = "cannot create " + addr_file;
+    return nullptr;
+  }
+  bool ok = spawn({"dbus-daemon", "--session", "--nofork", "--print-address=1",
+                   "--address=unix:tmpdir=" + bus->dir_},
+                  fd, &bus->pid_, error);
+  close(fd);
+  if (!ok)
+    return nullptr;
+  const int64_t deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < deadline) {
+    gchar *contents = nullptr;
+    if (g_file_get_contents(addr_file.c_str(), &contents, nullptr, nullptr)) {
+      std::string s = contents;
+      g_free(contents);
+      size_t nl = s.find('\n');
+      if (nl != std::string::npos) {
+        bus->address_ = s.substr(0, nl);
+        return bus;
+      }
+    }
+    g_usleep(20000);
+  }
+  *error = "dbus-daemon did not print its address within 5 s";
+  return nullptr;
+}
+
+PrivateBus::~PrivateBus() {
+  stop_child(pid_);
+  remove_dir(dir_);
+}
+
+std::unique_ptr<TestVm> TestVm::start(const VmOptions &o, std::string *error) {
+  std::string reason;
+  if (!test_vm_available(&reason)) {
+    *error = reason;
+    return nullptr;
+  }
+  std::unique_ptr<TestVm> vm(new TestVm());
+  gchar *dir = g_dir_make_tmp("vmtest-vm-XXXXXX", nullptr);
+  vm->dir_ = dir;
+  g_free(dir);
+  vm->serial_ = vm->dir_ + "/serial.log";
+  std::vector<std::string> argv = {"sh", env_or_empty("GST_VMDISPLAY_TEST_VM_SCRIPT"),
+                                   "--vm-dir", env_or_empty("GST_VMDISPLAY_TEST_VM_DIR"),
+                                   "--name", o.name, "--serial", vm->serial_};
+  if (!o.qmp_path.empty()) {
+    argv.insert(argv.end(), {"--p2p", o.qmp_path});
+  } else if (!o.bus_address.empty()) {
+    argv.insert(argv.end(), {"--bus", o.bus_address});
+  }
+  if (!o.append.empty())
+    argv.insert(argv.end(), {"--append", o.append});
+  if (!o.extra_args.empty()) {
+    argv.push_back("--");
+    argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
+  }
+  std::string out = vm->dir_ + "/qemu.out";
+  int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = spawn(argv, fd, &vm->pid_, error);
+  if (fd >= 0)
+    close(fd);
+  if (!ok)
+    return nullptr;
+  return vm;
+}
+
+TestVm::~TestVm() {
+  if (!reaped_)
+    stop_child(pid_);
+  remove_dir(dir_);
+}
+
+std::string TestVm::serial_log() const {
+  gchar *contents = nullptr;
+  gsize len = 0;
+  std::string s;
+  if (g_file_get_contents(serial_.c_str(), &contents, &len, nullptr))
+    s.assign(contents, len);
+  g_free(contents);
+  gchar *qemu_out = nullptr;
+  std::string out_path = dir_ + "/qemu.out";
+  if (g_file_get_contents(out_path.c_str(), &qemu_out, &len, nullptr) && len)
+    s += "\n[qemu] " + std::string(qemu_out, len);
+  g_free(qemu_out);
+  return s;
+}
+
+bool TestVm::running() {
+  if (reaped_)
+    return false;
+  int status;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_ || (r < 0 && errno == ECHILD)) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+bool TestVm::wait_for_serial(const std::string &needle, int timeout_ms, size_t after) {
+  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  for (;;) {
+    gchar *contents = nullptr;
+    gsize len = 0;
+    if (g_file_get_contents(serial_.c_str(), &contents, &len, nullptr)) {
+      std::string s(contents, len);
+      g_free(contents);
+      if (s.find(needle, std::min(after, s.size())) != std::string::npos)
+        return true;
+    }
+    if (!running() || g_get_monotonic_time() >= deadline)
+      return false;
+    g_usleep(50000);
+  }
+}
+
+void TestVm::kill_now() {
+  if (reaped_)
+    return;
+  kill(pid_, SIGKILL);
+  reaped_ = reap(pid_, 5000);
+}
+
+}  // namespace vmtest

@@ -1,0 +1,58 @@
+/* Test support: boot the bundled test VM (tests/vm) under real QEMU, on a
+ * private D-Bus bus or peer to peer through QMP, and read its serial console.
+ * GLib/GIO only. Every wait is bounded; destructors kill and reap. */
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vmtest {
+
+/* False (and why) when the VM image or QEMU is missing: the test skips. */
+bool test_vm_available(std::string *reason);
+
+/* A private dbus-daemon (session configuration). */
+class PrivateBus {
+ public:
+  static std::unique_ptr<PrivateBus> start(std::string *error);
+  ~PrivateBus();
+  const std::string &address() const { return address_; }
+
+ private:
+  PrivateBus() = default;
+  pid_t pid_ = -1;
+  std::string dir_, address_;
+};
+
+struct VmOptions {
+  std::string name = "testvm";
+  std::string bus_address;  /* -display dbus,addr=... */
+  std::string qmp_path;     /* -display dbus,p2p=yes -qmp unix:... */
+  std::string append;       /* kernel arguments, e.g. "vmpattern.output=drm" */
+  std::vector<std::string> extra_args; /* more QEMU arguments */
+};
+
+class TestVm {
+ public:
+  static std::unique_ptr<TestVm> start(const VmOptions &options, std::string *error);
+  ~TestVm(); /* SIGTERM, 2 s, SIGKILL; reaps; removes its files */
+
+  /* Polls the serial log for `needle` (counting only occurrences after
+   * `after` bytes); false on timeout or when QEMU exited. */
+  bool wait_for_serial(const std::string &needle, int timeout_ms, size_t after = 0);
+  std::string serial_log() const;
+  pid_t pid() const { return pid_; }
+  bool running();
+  void kill_now(); /* SIGKILL: a crash, as far as clients can tell */
+
+ private:
+  TestVm() = default;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string dir_, serial_;
+};
+
+}  // namespace vmtest

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite on a fresh Debian 12: installs the missing Debian
 # packages, builds with warnings as errors, runs all suites (unit, qemu, ...),
-# then the qemu suite once more under valgrind (definite leaks and memory
-# errors fail it).
+# then the unit and qemu suites once more under valgrind (definite leaks and
+# memory errors fail them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +17,4 @@ fi
 ninja -C "$BUILD"
 
 meson test -C "$BUILD" --print-errorlogs --num-processes 2
-meson test -C "$BUILD" --setup valgrind --suite qemu --print-errorlogs --num-processes 1
+meson test -C "$BUILD" --setup valgrind --suite unit --suite qemu --print-errorlogs --num-processes 1

@@ -16,6 +16,8 @@ PACKAGES=(
   busybox-static cpio kmod
   # leak check of the qemu suite
   valgrind
+  # scripts
+  python3
 )
 
 missing=()

@@ -16,5 +16,22 @@ else
 fi
 ninja -C "$BUILD"
 
-meson test -C "$BUILD" --print-errorlogs --num-processes 2
-meson test -C "$BUILD" --setup valgrind --suite unit --suite qemu --print-errorlogs --num-processes 1
+status=0
+meson test -C "$BUILD" --print-errorlogs --num-processes 2 || status=1
+meson test -C "$BUILD" --setup valgrind --suite unit --suite qemu --print-errorlogs --num-processes 1 || status=1
+
+# One plain summary line over both runs.
+python3 - "$BUILD/meson-logs/testlog.json" "$BUILD/meson-logs/testlog-valgrind.json" <<'PY'
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for path in sys.argv[1:]:
+    try:
+        for line in open(path):
+            result = json.loads(line).get("result", "FAIL")
+            key = result if result in counts else "FAIL"
+            counts[key] += 1
+    except FileNotFoundError:
+        pass
+print(f"tests: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+PY
+exit $status

@@ -288,4 +288,14 @@ static Suite *qemudbussrc_vm_suite() {
   return s;
 }
 
-GST_CHECK_MAIN(qemudbussrc_vm);
+/* Without QEMU or the VM image the whole suite is skipped (exit 77, which
+ * meson reports as SKIP) with the reason printed. */
+int main(int argc, char **argv) {
+  std::string reason;
+  if (!vmtest::test_vm_available(&reason)) {
+    g_print("SKIP: %s\n", reason.c_str());
+    return 77;
+  }
+  gst_check_init(&argc, &argv);
+  return gst_check_run_suite(qemudbussrc_vm_suite(), "qemudbussrc_vm", __FILE__);
+}

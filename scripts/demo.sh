@@ -86,7 +86,7 @@ echo "demo: no desktop here; recording $seconds s of VM 'demo' to $OUT"
 status=0
 timeout -s INT "$seconds" gst-launch-1.0 -e \
   qemudbussrc address="$BUS" vm=demo max-framerate=30/1 ! tee name=t \
-  t. ! queue ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location="$OUT/vm.mp4" \
+  t. ! queue ! videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location="$OUT/vm.mp4" \
   t. ! queue ! videorate drop-only=true ! video/x-raw,framerate=1/1 ! videoconvert ! video/x-raw,format=RGB ! pngenc ! multifilesink location="$OUT/snapshot-%02d.png" \
   > "$WORK/gst.log" 2>&1 || status=$?
 # 124: timeout sent SIGINT, the normal end of the recording.

@@ -61,6 +61,7 @@ void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const Pixma
               format_.format->gst == fmt->gst;
   if (!same) {
     format_.generation = next_generation_++;
+    format_since_us_ = g_get_monotonic_time();
     format_.width = width;
     format_.height = height;
     own_stride_ = packed_stride(width, fmt->bytes_per_pixel);
@@ -300,13 +301,19 @@ Wake FrameStore::wait(const WaitArgs &args, FrameFormat *format, std::string *er
     }
     if (ended_)
       return Wake::Ended;
-    if (have_surface_ && format_.generation != args.generation) {
-      *format = format_;
-      return Wake::NewFormat;
-    }
     const int64_t now = g_get_monotonic_time();
     /* Never sleep longer than a second: a lost wake-up costs at most that. */
     int64_t deadline = now + G_USEC_PER_SEC;
+    if (have_surface_ && format_.generation != args.generation) {
+      const int64_t settled = format_since_us_ + args.format_settle_us;
+      if (now >= settled) {
+        *format = format_;
+        return Wake::NewFormat;
+      }
+      /* Nothing of the old surface is worth pushing meanwhile. */
+      cond_.wait_for(guard, std::chrono::microseconds(settled - now));
+      continue;
+    }
     const bool active = have_surface_ && !disabled_;
     if (active && !pending_.empty()) {
       if (now >= args.earliest_frame_us)

@@ -64,6 +64,11 @@ struct WaitArgs {
   int64_t earliest_frame_us = 0; /* monotonic time before which no new frame */
   int64_t keepalive_at_us = 0;   /* monotonic time to repeat the last frame, 0: never */
   bool can_repeat = false;       /* a last frame exists to be repeated */
+  /* A new surface is reported only once it has been current this long:
+   * QEMU registers a listener with a 640x480 placeholder surface and
+   * replaces it milliseconds later, and guests flip through modes while
+   * they set one; nobody downstream should renegotiate for those. */
+  int64_t format_settle_us = 0;
 };
 
 class FrameStore {
@@ -124,6 +129,7 @@ class FrameStore {
   bool have_surface_ = false;
   bool disabled_ = false;
   FrameFormat format_;
+  int64_t format_since_us_ = 0; /* when the current generation began */
   /* The surface is view_ with stride_: either pixels_ (ours, own_stride_) or
    * a borrowed, immutable message held alive by borrowed_. */
   const uint8_t *view_ = nullptr;

@@ -35,6 +35,8 @@ constexpr guint kMaxKeepaliveMs = 60 * 60 * 1000;
 constexpr guint kMaxConsole = 1024;
 /* Buffers in flight downstream before we stop recycling and allocate. */
 constexpr guint kPoolMaxBuffers = 16;
+/* How long a new surface must stay before caps follow it (see WaitArgs). */
+constexpr int64_t kFormatSettleUs = 100 * 1000;
 
 enum {
   PROP_0,
@@ -389,6 +391,7 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
     args.generation = priv->generation;
     args.earliest_frame_us = priv->last_push_us ? priv->last_push_us + interval_us : 0;
     args.can_repeat = priv->have_frame;
+    args.format_settle_us = kFormatSettleUs;
     args.keepalive_at_us =
         s.keepalive_ms && priv->last_push_us ? priv->last_push_us + int64_t(s.keepalive_ms) * 1000 : 0;
     vmd::FrameFormat fmt;

@@ -115,6 +115,23 @@ GST_START_TEST(test_listener_contract) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_placeholder_surface_skipped) {
+  /* QEMU registers a listener with its 640x480 placeholder and replaces it
+   * with the real surface milliseconds later: caps go straight to the real one. */
+  Fixture f;
+  std::string error;
+  fail_unless(f.qemu->scanout(640, 480, 2560, kXRGB, bgrx(640, 480, 0), &error));
+  fail_unless(f.qemu->scanout(48, 32, 192, kXRGB, bgrx(48, 32, 4), &error));
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  int w, h;
+  testsupport::sample_size(s, &w, &h);
+  fail_unless(w == 48 && h == 32, "first caps were %dx%d", w, h);
+  assert_pixels(s, 0, 0, 48, 32, 4);
+  gst_sample_unref(s);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_p2p_objects_exported_late) {
   /* QEMU exports its objects after the p2p handshake, from its main loop:
    * the source must retry its first call rather than fail. */
@@ -485,6 +502,7 @@ static Suite *qemudbussrc_suite() {
   tcase_add_test(tc, test_properties);
   tcase_add_test(tc, test_listener_contract);
   tcase_add_test(tc, test_p2p_objects_exported_late);
+  tcase_add_test(tc, test_placeholder_surface_skipped);
   tcase_add_test(tc, test_scanout_and_update_exact);
   tcase_add_test(tc, test_resolution_and_format_changes);
   tcase_add_test(tc, test_scanout_map_path);

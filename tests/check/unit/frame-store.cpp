@@ -368,6 +368,35 @@ GST_START_TEST(test_wait_rules) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_format_settles) {
+  FrameStore store;
+  vmd::FrameFormat fmt;
+  std::string error;
+  vmd::WaitArgs args;
+  args.format_settle_us = 100000;
+  auto a = pattern(64, 48, 256, 4, 0);
+  auto b = pattern(32, 16, 128, 4, 0);
+  int64_t t0 = now();
+  fail_unless(store.scanout(64, 48, 256, kXRGB, a.data(), a.size(), now()).applied);
+  std::thread later([&] {
+    g_usleep(30000);
+    store.scanout(32, 16, 128, kXRGB, b.data(), b.size(), now());
+  });
+  /* The placeholder-like first surface is never reported. */
+  fail_unless(store.wait(args, &fmt, &error) == Wake::NewFormat);
+  later.join();
+  fail_unless_equals_int(fmt.width, 32);
+  fail_unless(now() - t0 >= 125000, "reported after %" G_GINT64_FORMAT " us", now() - t0);
+  /* Flushing still wakes at once while settling. */
+  fail_unless(store.scanout(64, 48, 256, kXRGB, a.data(), a.size(), now()).applied);
+  args.generation = fmt.generation;
+  store.set_flushing(true);
+  t0 = now();
+  fail_unless(store.wait(args, &fmt, &error) == Wake::Flushing);
+  fail_unless(now() - t0 < 50000);
+}
+GST_END_TEST;
+
 static Suite *frame_store_suite() {
   Suite *s = suite_create("frame-store");
   TCase *tc = tcase_create("general");
@@ -382,6 +411,7 @@ static Suite *frame_store_suite() {
   tcase_add_test(tc, test_scanout_map);
   tcase_add_test(tc, test_scanout_map_sealed);
   tcase_add_test(tc, test_wait_rules);
+  tcase_add_test(tc, test_format_settles);
   return s;
 }
 

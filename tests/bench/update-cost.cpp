@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -22,6 +23,7 @@ struct Case {
   const char *name;
   uint32_t sw, sh; /* surface */
   uint32_t rw, rh; /* damaged rectangle */
+  bool scanout;    /* sent as a Scanout, as QEMU does for full-surface damage */
 };
 
 double seconds_now() { return double(g_get_monotonic_time()) / 1e6; }
@@ -60,6 +62,10 @@ void run(const Case &c, int scale) {
   }
   double memcpy_s = (seconds_now() - t0) / iters;
 
+  std::shared_ptr<std::vector<uint8_t>> messages[2] = {
+      std::make_shared<std::vector<uint8_t>>(message),
+      std::make_shared<std::vector<uint8_t>>(message)};
+
   /* Ours: update (copy in) + take_frame into the buffer holding the previous
    * frame (buffer age 1: copy out the same rectangle). */
   t0 = seconds_now();
@@ -67,8 +73,15 @@ void run(const Case &c, int scale) {
     uint32_t x, y;
     position(i, &x, &y);
     message[0] = uint8_t(i);
-    store.update(int32_t(x), int32_t(y), int32_t(c.rw), int32_t(c.rh), c.rw * bpp, kXRGB,
-                 message.data(), message.size(), 0);
+    if (c.scanout) {
+      /* QEMU's message stays alive as the surface (zero-copy Scanout). The
+       * messages exist before the clock starts, as GDBus made them. */
+      const auto &hold = messages[i % 2];
+      store.scanout(c.sw, c.sh, c.sw * bpp, kXRGB, hold->data(), hold->size(), 0, hold);
+    } else {
+      store.update(int32_t(x), int32_t(y), int32_t(c.rw), int32_t(c.rh), c.rw * bpp, kXRGB,
+                   message.data(), message.size(), 0);
+    }
     store.take_frame(f.generation, seq, out.data(), out_stride, &seq, &arrival);
   }
   double ours_s = (seconds_now() - t0) / iters;
@@ -84,11 +97,13 @@ void run(const Case &c, int scale) {
 int main(int argc, char **argv) {
   int scale = argc > 1 ? std::max(1, atoi(argv[1])) : 1;
   const Case cases[] = {
-      {"small rect, 1024x768", 1024, 768, 64, 16},
-      {"counter strip, 1024x768", 1024, 768, 512, 16},
-      {"window, 1920x1080", 1920, 1080, 640, 480},
-      {"full screen 1024x768", 1024, 768, 1024, 768},
-      {"full screen 1920x1080", 1920, 1080, 1920, 1080},
+      {"small rect, 1024x768", 1024, 768, 64, 16, false},
+      {"VGA line strip 1024x768", 1024, 768, 1024, 16, false},
+      {"window, 1920x1080", 1920, 1080, 640, 480, false},
+      {"full screen 1024x768", 1024, 768, 1024, 768, false},
+      {"full screen 1920x1080", 1920, 1080, 1920, 1080, false},
+      {"Scanout 1024x768", 1024, 768, 1024, 768, true},
+      {"Scanout 1920x1080", 1920, 1080, 1920, 1080, true},
   };
   printf("Cost of one update in the frame store vs a bare memcpy of its bytes (BGRx)\n\n");
   printf("| case                   | rect      | memcpy us | ours us   | ratio  |\n");
@@ -96,6 +111,7 @@ int main(int argc, char **argv) {
   for (const Case &c : cases)
     run(c, scale);
   printf("\n\"ours\" = copy in from the message + copy out into the recycled buffer "
-         "(buffer age 1) + bookkeeping.\n");
+         "(buffer age 1) + bookkeeping. \"Scanout\" rows: QEMU sends full-surface damage\n"
+         "as a Scanout, which is kept zero-copy as the surface, so only the copy out remains.\n");
   return 0;
 }

@@ -273,13 +273,33 @@ GST_START_TEST(test_two_vms_by_name) {
     gst_sample_unref(s);
   }
   /* No such VM: the error lists the ones found. */
-  SrcPipeline pipe("qemudbussrc address=\"" + bus->address() + "\" vm=gamma");
-  pipe.play();
-  std::string msg;
-  fail_unless(pipe.wait_error(slow(10000), &msg));
-  fail_unless(strstr(msg.c_str(), "gamma") && strstr(msg.c_str(), "'alpha'") &&
-                  strstr(msg.c_str(), "'beta'"),
-              "%s", msg.c_str());
+  {
+    SrcPipeline pipe("qemudbussrc address=\"" + bus->address() + "\" vm=gamma");
+    pipe.play();
+    std::string msg;
+    fail_unless(pipe.wait_error(slow(10000), &msg));
+    fail_unless(strstr(msg.c_str(), "gamma") && strstr(msg.c_str(), "'alpha'") &&
+                    strstr(msg.c_str(), "'beta'"),
+                "%s", msg.c_str());
+  }
+  /* Bus mode with reconnect: beta dies and a new VM named beta comes back
+   * (queued behind alpha on org.qemu) with another mode. */
+  SrcPipeline pipe("qemudbussrc address=\"" + bus->address() + "\" vm=beta reconnect=true keepalive-ms=200",
+                   "max-buffers=2 drop=true");
+  fail_unless(pipe.play());
+  GstSample *s = pull_pattern(pipe, 1024, 768, slow(10000), &why);
+  fail_unless(s != nullptr, "vm=beta: %s", why.c_str());
+  gst_sample_unref(s);
+  vm_b->kill_now();
+  vm_b.reset();
+  fail_if(pipe.wait_eos(1500), "EOS despite reconnect=true");
+  b.append = "vmpattern.output=drm vmpattern.modes=640x400";
+  vm_b = boot(b);
+  fail_unless(vm_b->wait_for_serial("VMPATTERN READY 640x400", kBootMs), "beta again:\n%s",
+              vm_b->serial_log().c_str());
+  s = pull_pattern(pipe, 640, 400, slow(15000), &why);
+  fail_unless(s != nullptr, "beta after reconnect: %s", why.c_str());
+  gst_sample_unref(s);
 }
 GST_END_TEST;
 

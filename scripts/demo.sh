@@ -40,27 +40,14 @@ ninja -C "$BUILD"
 
 export GST_PLUGIN_PATH="$ROOT/$BUILD/ext/qemu${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 VMDIR="$ROOT/$BUILD/tests/vm"
-WORK=$(mktemp -d /tmp/gst-vmdisplay-demo.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A private session bus, so the demo never touches the user's.
-dbus-daemon --session --nofork --print-address=1 --address="unix:tmpdir=$WORK" > "$WORK/bus" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$WORK/bus" ] && break; sleep 0.1; done
-BUS=$(head -n1 "$WORK/bus")
-[ -n "$BUS" ] || { echo "demo: dbus-daemon did not start" >&2; exit 1; }
+source tests/vm/host-session.sh
+host_session_start gst-vmdisplay-demo
 
 echo "demo: booting the test VM ($mode, $damage damage) ..."
 bash tests/vm/run-test-vm.sh --vm-dir "$VMDIR" --name demo --bus "$BUS" \
   --serial "$WORK/serial.log" \
   --append "vmpattern.output=drm vmpattern.modes=$mode vmpattern.damage=$damage" &
-pids+=($!)
+track_pid $!
 for _ in $(seq 300); do
   grep -q "VMPATTERN READY" "$WORK/serial.log" 2>/dev/null && break
   sleep 0.1

@@ -17,19 +17,8 @@ VMDIR="${GST_VMDISPLAY_TEST_VM_DIR:-$ROOT/$BUILD/tests/vm}"
 [ -f "$VMDIR/vmlinuz" ] || { echo "no test VM in $VMDIR (meson -Dtest-vm=enabled)" >&2; exit 2; }
 export GST_PLUGIN_PATH="$ROOT/$BUILD/ext/qemu${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 
-WORK=$(mktemp -d /tmp/capture-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-dbus-daemon --session --nofork --print-address=1 --address="unix:tmpdir=$WORK" > "$WORK/bus" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$WORK/bus" ] && break; sleep 0.1; done
-BUS=$(head -n1 "$WORK/bus")
+source tests/vm/host-session.sh
+host_session_start capture-bench
 
 VNC_DISPLAY=47 # port 5947, loopback only
 
@@ -46,7 +35,7 @@ for mode in 1024x768 1920x1080; do
       --append "vmpattern.output=drm vmpattern.modes=$mode vmpattern.damage=$damage vmpattern.interval=20" \
       > "$WORK/qemu.out" 2>&1 &
     qpid=$!
-    pids+=($qpid)
+    track_pid "$qpid"
     for _ in $(seq 600); do grep -q "VMPATTERN READY $mode" "$log" 2>/dev/null && break; sleep 0.1; done
     if ! grep -q "VMPATTERN READY $mode" "$log" 2>/dev/null; then
       echo "VM did not come up for $mode $damage:" >&2; cat "$log" "$WORK/qemu.out" >&2; exit 1

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <chrono>
@@ -77,7 +78,6 @@ void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const Pixma
   borrowed_.reset(); /* callers set the new content next */
   view_ = pixels_.data();
   stride_ = own_stride_;
-  map_.reset();
   map_fd_.reset();
 }
 
@@ -210,29 +210,73 @@ Verdict FrameStore::scanout_map(UniqueFd memfd, uint32_t offset, uint32_t width,
   if (uint64_t(st.st_size) < need)
     return ignore_locked(printf_string("ScanoutMap: the fd holds %" G_GINT64_FORMAT " bytes, offset %u + stride %u x height %u needs %" G_GUINT64_FORMAT,
                                        gint64(st.st_size), offset, stride, height, need));
-  void *addr = mmap(nullptr, need, PROT_READ, MAP_SHARED, memfd.get(), 0);
-  if (addr == MAP_FAILED)
-    return ignore_locked(printf_string("ScanoutMap: mmap of %" G_GUINT64_FORMAT " bytes failed: %s",
-                                       need, g_strerror(errno)));
-  Mapping mapping(addr, need);
-  int seals = fcntl(memfd.get(), F_GET_SEALS);
   new_surface_locked(width, height, fmt);
-  map_ = std::move(mapping);
   map_fd_ = std::move(memfd);
   map_offset_ = offset;
   map_stride_ = stride;
-  /* Unless the peer sealed the file against shrinking, it could truncate it
-   * under us; then every read re-checks the size first (SIGBUS is a crash). */
-  map_sealed_ = seals >= 0 && (seals & F_SEAL_SHRINK);
-  copy_rect_in_locked(Rect{0, 0, width, height}, map_.data() + map_offset_, map_stride_);
+  if (!read_rect_from_map_locked(Rect{0, 0, width, height}))
+    return ignore_locked("ScanoutMap: the shared memory shrank while we read it; waiting for the next Scanout");
   stats_.scanouts++;
   damage_locked(Rect{0, 0, width, height}, now_us);
   return {};
 }
 
+/* The peer can truncate its memfd at any moment and nothing (QEMU does not
+ * seal it) stops it, so the pixels are read with preadv() rather than from a
+ * mapping: a shrunk file gives a short read, never a SIGBUS. */
+bool FrameStore::read_rect_from_map_locked(const Rect &r) {
+  make_writable_locked();
+  const size_t bpp = format_.format->bytes_per_pixel;
+  const size_t row = size_t(r.w) * bpp;
+  const size_t gap = map_stride_ - row; /* bytes between two rows of r in the file */
+  uint8_t *dst = pixels_.data() + r.y * stride_ + r.x * bpp;
+  off_t src = off_t(map_offset_ + uint64_t(r.y) * map_stride_ + uint64_t(r.x) * bpp);
+  auto read_exactly = [&](struct iovec *iov, int n, size_t bytes, off_t at) {
+    for (;;) {
+      ssize_t got = preadv(map_fd_.get(), iov, n, at);
+      if (got < 0 && errno == EINTR)
+        continue;
+      return got == ssize_t(bytes); /* short: the file shrank */
+    }
+  };
+  bool ok = true;
+  if (gap <= row) {
+    /* Rows are close together in the file: read the whole span, scattering
+     * the rows into the surface and the gaps into a scratch buffer. */
+    constexpr uint32_t kRowsPerCall = 256; /* 2 iovecs a row, under IOV_MAX */
+    map_scratch_.resize(gap);
+    std::vector<struct iovec> iov;
+    for (uint32_t y0 = 0; ok && y0 < r.h; y0 += kRowsPerCall) {
+      const uint32_t n = std::min(kRowsPerCall, r.h - y0);
+      iov.clear();
+      size_t bytes = 0;
+      for (uint32_t i = 0; i < n; i++) {
+        iov.push_back({dst + size_t(y0 + i) * stride_, row});
+        bytes += row;
+        if (gap && y0 + i + 1 < r.h) {
+          iov.push_back({map_scratch_.data(), gap});
+          bytes += gap;
+        }
+      }
+      ok = read_exactly(iov.data(), int(iov.size()), bytes, src + off_t(y0) * off_t(map_stride_));
+    }
+  } else {
+    for (uint32_t i = 0; ok && i < r.h; i++) {
+      struct iovec one = {dst + size_t(i) * stride_, row};
+      ok = read_exactly(&one, 1, row, src + off_t(i) * off_t(map_stride_));
+    }
+  }
+  if (!ok) {
+    map_fd_.reset();
+    return false;
+  }
+  stats_.bytes_in += row * r.h;
+  return true;
+}
+
 Verdict FrameStore::update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us) {
   std::lock_guard<std::mutex> guard(lock_);
-  if (!have_surface_ || !map_)
+  if (!have_surface_ || !map_fd_)
     return ignore_locked("UpdateMap without a current ScanoutMap");
   std::string err = check_size(w, h);
   if (!err.empty())
@@ -241,16 +285,8 @@ Verdict FrameStore::update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64
   if (!clip_rect(x, y, w, h, format_.width, format_.height, &r))
     return ignore_locked(printf_string("UpdateMap: rectangle %dx%d at %d,%d is outside the %ux%u surface",
                                        w, h, x, y, format_.width, format_.height));
-  if (!map_sealed_) {
-    struct stat st;
-    if (fstat(map_fd_.get(), &st) != 0 || uint64_t(st.st_size) < map_.size()) {
-      map_.reset();
-      map_fd_.reset();
-      return ignore_locked("UpdateMap: the shared memory shrank under us; waiting for the next Scanout");
-    }
-  }
-  const size_t bpp = format_.format->bytes_per_pixel;
-  copy_rect_in_locked(r, map_.data() + map_offset_ + r.y * map_stride_ + r.x * bpp, map_stride_);
+  if (!read_rect_from_map_locked(r))
+    return ignore_locked("UpdateMap: the shared memory shrank under us; waiting for the next Scanout");
   stats_.updates++;
   damage_locked(r, now_us);
   return {};
@@ -269,7 +305,6 @@ void FrameStore::connection_lost(bool reconnecting) {
     have_surface_ = false;
     borrowed_.reset();
     pending_.clear();
-    map_.reset();
     map_fd_.reset();
   } else {
     ended_ = true;

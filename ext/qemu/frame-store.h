@@ -121,6 +121,7 @@ class FrameStore {
   Verdict ignore_locked(std::string why);
   void copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride);
   void make_writable_locked();
+  bool read_rect_from_map_locked(const Rect &r);
 
   mutable std::mutex lock_;
   std::condition_variable cond_;
@@ -138,11 +139,10 @@ class FrameStore {
   std::vector<uint8_t> pixels_;
   std::shared_ptr<const void> borrowed_;
 
-  /* shared-memory source (ScanoutMap) */
+  /* shared-memory source (ScanoutMap): read with preadv, never mapped */
   UniqueFd map_fd_;
-  Mapping map_;
   size_t map_offset_ = 0, map_stride_ = 0;
-  bool map_sealed_ = false;
+  std::vector<uint8_t> map_scratch_; /* the bytes between rows, read and dropped */
 
   /* damage */
   Region pending_;

@@ -1,12 +1,11 @@
 /* gst-vmdisplay: small RAII owners for POSIX and GLib resources.
  *
- * Everything foreign that must be released (fds, mappings, GObjects) is held
+ * Everything foreign that must be released (fds, GObjects, GVariants) is held
  * by one of these, so early returns on malformed input can never leak.
  */
 #pragma once
 
 #include <glib-object.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -40,41 +39,6 @@ class UniqueFd {
 
  private:
   int fd_ = -1;
-};
-
-/* A read-only shared mapping of (part of) a file. */
-class Mapping {
- public:
-  Mapping() = default;
-  Mapping(void *addr, size_t length) : addr_(addr), length_(length) {}
-  ~Mapping() { reset(); }
-  Mapping(Mapping &&other) noexcept
-      : addr_(std::exchange(other.addr_, nullptr)),
-        length_(std::exchange(other.length_, 0)) {}
-  Mapping &operator=(Mapping &&other) noexcept {
-    if (this != &other) {
-      reset();
-      addr_ = std::exchange(other.addr_, nullptr);
-      length_ = std::exchange(other.length_, 0);
-    }
-    return *this;
-  }
-  Mapping(const Mapping &) = delete;
-  Mapping &operator=(const Mapping &) = delete;
-
-  const uint8_t *data() const { return static_cast<const uint8_t *>(addr_); }
-  size_t size() const { return length_; }
-  explicit operator bool() const { return addr_ != nullptr; }
-  void reset() {
-    if (addr_)
-      ::munmap(addr_, length_);
-    addr_ = nullptr;
-    length_ = 0;
-  }
-
- private:
-  void *addr_ = nullptr;
-  size_t length_ = 0;
 };
 
 struct GObjectUnref {

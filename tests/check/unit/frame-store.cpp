@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -297,6 +298,38 @@ GST_START_TEST(test_scanout_map) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_scanout_map_shrinking_under_us) {
+  /* A peer that keeps truncating and regrowing its (unsealed, as QEMU's)
+   * memfd while we read it: reads fail cleanly, never a SIGBUS. */
+  const uint32_t w = 256, h = 128, stride = w * 4;
+  const size_t size = size_t(stride) * h;
+  UniqueFd fd = make_memfd(size);
+  FrameStore store;
+  std::atomic<bool> stop{false};
+  std::thread peer([&] {
+    while (!stop) {
+      if (ftruncate(fd.get(), 0) != 0 || ftruncate(fd.get(), off_t(size)) != 0)
+        break;
+    }
+  });
+  int applied = 0, ignored = 0;
+  const int64_t until = now() + 1500000;
+  while (now() < until) {
+    vmd::Verdict v = store.scanout_map(UniqueFd(dup(fd.get())), 0, w, h, stride, kXRGB, now());
+    for (int i = 0; v.applied && i < 50; i++) {
+      vmd::Verdict u = store.update_map(i, i, 64, 64, now());
+      u.applied ? applied++ : ignored++;
+      if (!u.applied)
+        break;
+    }
+  }
+  stop = true;
+  peer.join();
+  GST_INFO("update_map applied %d, ignored %d", applied, ignored);
+  fail_unless(applied + ignored > 0);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_scanout_map_sealed) {
   FrameStore store;
   UniqueFd fd = make_memfd(64 * 4 * 8);
@@ -409,6 +442,7 @@ static Suite *frame_store_suite() {
   tcase_add_test(tc, test_bad_sizes_are_ignored);
   tcase_add_test(tc, test_unknown_format_fails);
   tcase_add_test(tc, test_scanout_map);
+  tcase_add_test(tc, test_scanout_map_shrinking_under_us);
   tcase_add_test(tc, test_scanout_map_sealed);
   tcase_add_test(tc, test_wait_rules);
   tcase_add_test(tc, test_format_settles);

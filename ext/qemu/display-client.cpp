@@ -6,6 +6,7 @@
 #include <gio/gunixfdlist.h>
 #include <sys/socket.h>
 
+#include <exception>
 #include <vector>
 
 namespace vmd {
@@ -40,6 +41,23 @@ constexpr const char kListenerXml[] = R"XML(
       <arg type="u" name="stride" direction="in"/>
       <arg type="u" name="pixman_format" direction="in"/>
       <arg type="ay" name="data" direction="in"/>
+    </method>
+    <!-- DMA-BUF scanouts (QEMU with gl=on): declared so that they reach us
+         and end the stream with a clear error instead of a silent stall. -->
+    <method name="ScanoutDMABUF">
+      <arg type="h" name="dmabuf" direction="in"/>
+      <arg type="u" name="width" direction="in"/>
+      <arg type="u" name="height" direction="in"/>
+      <arg type="u" name="stride" direction="in"/>
+      <arg type="u" name="fourcc" direction="in"/>
+      <arg type="t" name="modifier" direction="in"/>
+      <arg type="b" name="y0_top" direction="in"/>
+    </method>
+    <method name="UpdateDMABUF">
+      <arg type="i" name="x" direction="in"/>
+      <arg type="i" name="y" direction="in"/>
+      <arg type="i" name="width" direction="in"/>
+      <arg type="i" name="height" direction="in"/>
     </method>
     <method name="Disable"/>
     <method name="MouseSet">
@@ -128,6 +146,9 @@ struct DisplayClient::Session {
   static void on_method(GDBusConnection *, const gchar *, const gchar *, const gchar *iface,
                         const gchar *method, GVariant *params, GDBusMethodInvocation *inv,
                         gpointer data);
+  static void handle_method(GDBusConnection *, const gchar *, const gchar *, const gchar *iface,
+                            const gchar *method, GVariant *params, GDBusMethodInvocation *inv,
+                            gpointer data);
   static GVariant *on_get_property(GDBusConnection *, const gchar *, const gchar *,
                                    const gchar *, const gchar *name, GError **error, gpointer) {
     if (g_str_equal(name, "Interfaces"))
@@ -139,10 +160,26 @@ struct DisplayClient::Session {
 
 const char *const *DisplayClient::listener_interfaces() { return kInterfaces; }
 
-void DisplayClient::Session::on_method(GDBusConnection *, const gchar *, const gchar *,
-                                       const gchar *iface, const gchar *method,
+void DisplayClient::Session::on_method(GDBusConnection *connection, const gchar *sender,
+                                       const gchar *path, const gchar *iface, const gchar *method,
                                        GVariant *params, GDBusMethodInvocation *inv,
                                        gpointer data) {
+  /* No C++ exception may cross back into GDBus (e.g. bad_alloc for a huge
+   * surface): turn it into an error reply and a stream error. */
+  try {
+    handle_method(connection, sender, path, iface, method, params, inv, data);
+  } catch (const std::exception &e) {
+    Session *self = static_cast<Session *>(data);
+    std::string what = std::string("qemudbussrc could not handle ") + method + ": " + e.what();
+    self->owner->store_.fail(what);
+    g_dbus_method_invocation_return_dbus_error(inv, "org.qemu.Display1.Error.Failed", what.c_str());
+  }
+}
+
+void DisplayClient::Session::handle_method(GDBusConnection *, const gchar *, const gchar *,
+                                           const gchar *iface, const gchar *method,
+                                           GVariant *params, GDBusMethodInvocation *inv,
+                                           gpointer data) {
   Session *self = static_cast<Session *>(data);
   DisplayClient *client = self->owner;
   FrameStore &store = client->store_;
@@ -171,6 +208,14 @@ void DisplayClient::Session::on_method(GDBusConnection *, const gchar *, const g
     gsize n = 0;
     const void *p = g_variant_get_fixed_array(bytes, &n, 1);
     v = store.update(x, y, w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
+  } else if (g_str_equal(iface, kListenerIface) &&
+             (g_str_equal(method, "ScanoutDMABUF") || g_str_equal(method, "UpdateDMABUF"))) {
+    /* The fd, if any, is closed with the message. */
+    const char *msg =
+        "QEMU sends its display as DMA-BUF (it runs with gl=on), which qemudbussrc cannot "
+        "read yet; start QEMU with -display dbus,gl=off";
+    store.fail(msg);
+    v = Verdict{false, msg};
   } else if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Disable")) {
     store.disable();
     client->log_(LogLevel::Info, "QEMU disabled the display; waiting for the next scanout");
@@ -308,7 +353,12 @@ bool DisplayClient::connect_once(std::string *error, bool *fatal) {
   if (!config_.qmp.empty()) {
     /* Peer to peer: QEMU serves its display objects on a socket we hand it. */
     UniqueFd fd;
-    if (!qmp_add_dbus_client(config_.qmp, t, &fd, error))
+    GPollFD cancel_poll = {};
+    const bool pollable = g_cancellable_make_pollfd(cancellable_, &cancel_poll);
+    const bool qmp_ok = qmp_add_dbus_client(config_.qmp, t, pollable ? cancel_poll.fd : -1, &fd, error);
+    if (pollable)
+      g_cancellable_release_fd(cancellable_);
+    if (!qmp_ok)
       return false;
     GSocket *sock = g_socket_new_from_fd(fd.get(), &raw);
     if (!sock) {

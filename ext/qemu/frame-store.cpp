@@ -63,6 +63,8 @@ void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const Pixma
   if (!same) {
     format_.generation = next_generation_++;
     format_since_us_ = g_get_monotonic_time();
+    if (!unreported_since_us_)
+      unreported_since_us_ = format_since_us_;
     format_.width = width;
     format_.height = height;
     own_stride_ = packed_stride(width, fmt->bytes_per_pixel);
@@ -340,9 +342,11 @@ Wake FrameStore::wait(const WaitArgs &args, FrameFormat *format, std::string *er
     /* Never sleep longer than a second: a lost wake-up costs at most that. */
     int64_t deadline = now + G_USEC_PER_SEC;
     if (have_surface_ && format_.generation != args.generation) {
-      const int64_t settled = format_since_us_ + args.format_settle_us;
+      const int64_t settled = std::min(format_since_us_ + args.format_settle_us,
+                                       unreported_since_us_ + 3 * args.format_settle_us);
       if (now >= settled) {
         *format = format_;
+        unreported_since_us_ = 0;
         return Wake::NewFormat;
       }
       /* Nothing of the old surface is worth pushing meanwhile. */

@@ -67,7 +67,9 @@ struct WaitArgs {
   /* A new surface is reported only once it has been current this long:
    * QEMU registers a listener with a 640x480 placeholder surface and
    * replaces it milliseconds later, and guests flip through modes while
-   * they set one; nobody downstream should renegotiate for those. */
+   * they set one; nobody downstream should renegotiate for those. A guest
+   * that never stops changing gets its latest surface reported after three
+   * times this at most. */
   int64_t format_settle_us = 0;
 };
 
@@ -130,7 +132,8 @@ class FrameStore {
   bool have_surface_ = false;
   bool disabled_ = false;
   FrameFormat format_;
-  int64_t format_since_us_ = 0; /* when the current generation began */
+  int64_t format_since_us_ = 0;     /* when the current generation began */
+  int64_t unreported_since_us_ = 0; /* first surface change not yet reported */
   /* The surface is view_ with stride_: either pixels_ (ours, own_stride_) or
    * a borrowed, immutable message held alive by borrowed_. */
   const uint8_t *view_ = nullptr;

@@ -19,6 +19,7 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -179,6 +180,12 @@ static gboolean gst_qemu_dbus_src_stop(GstBaseSrc *base) {
     client = std::move(priv->client);
   }
   client.reset(); /* joins the D-Bus thread */
+  {
+    /* Let go of the surface, QEMU's last message and any memfd now, not at
+     * the next start. */
+    std::lock_guard<std::mutex> guard(priv->lock);
+    priv->store.reset();
+  }
   priv->have_frame = false;
   if (priv->pool) {
     gst_buffer_pool_set_active(priv->pool, FALSE);
@@ -246,7 +253,8 @@ static gboolean gst_qemu_dbus_src_query(GstBaseSrc *base, GstQuery *query) {
   return GST_BASE_SRC_CLASS(gst_qemu_dbus_src_parent_class)->query(base, query);
 }
 
-static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const Settings &s) {
+static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const Settings &s,
+                        bool *flushing) {
   GstQemuDBusSrcPrivate *priv = self->priv;
   GstVideoInfo info;
   if (!gst_video_info_set_format(&info, fmt.format->gst, fmt.width, fmt.height)) {
@@ -261,6 +269,12 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
   GST_INFO_OBJECT(self, "QEMU surface is now %ux%u %s: %" GST_PTR_FORMAT, fmt.width, fmt.height,
                   fmt.format->name, caps);
   gboolean ok = gst_base_src_set_caps(GST_BASE_SRC(self), caps);
+  if (!ok && GST_PAD_IS_FLUSHING(GST_BASE_SRC_PAD(self))) {
+    /* Shutting down while renegotiating: not downstream's fault. */
+    gst_caps_unref(caps);
+    *flushing = true;
+    return false;
+  }
   if (!ok) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
                       ("Downstream does not accept the VM's display format"),
@@ -295,8 +309,12 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
   return true;
 }
 
-/* Running time now, minus how long ago the content arrived. */
-static GstClockTime running_time_of(GstQemuDBusSrc *self, int64_t arrival_us) {
+/* Running time now, minus how long ago the content arrived, but never more
+ * than the latency we report (max_age): older content (a surface held back
+ * while it settled) is stamped as late as the latency allows, so sinks do
+ * not drop it. */
+static GstClockTime running_time_of(GstQemuDBusSrc *self, int64_t arrival_us,
+                                    GstClockTime max_age) {
   GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
   if (!clock)
     return GST_CLOCK_TIME_NONE;
@@ -306,6 +324,7 @@ static GstClockTime running_time_of(GstQemuDBusSrc *self, int64_t arrival_us) {
   GstClockTime rt = now > base ? now - base : 0;
   int64_t age_us = g_get_monotonic_time() - arrival_us;
   GstClockTime age = age_us > 0 ? GstClockTime(age_us) * GST_USECOND : 0;
+  age = std::min(age, max_age);
   rt = rt > age ? rt - age : 0;
   GstQemuDBusSrcPrivate *priv = self->priv;
   if (GST_CLOCK_TIME_IS_VALID(priv->last_pts) && rt <= priv->last_pts)
@@ -313,11 +332,21 @@ static GstClockTime running_time_of(GstQemuDBusSrc *self, int64_t arrival_us) {
   return rt;
 }
 
+static void set_readonly(GstBuffer *buf, bool readonly) {
+  for (guint i = 0; i < gst_buffer_n_memory(buf); i++) {
+    GstMemory *mem = gst_buffer_peek_memory(buf, i);
+    if (readonly)
+      GST_MINI_OBJECT_FLAG_SET(mem, GST_MEMORY_FLAG_READONLY);
+    else
+      GST_MINI_OBJECT_FLAG_UNSET(mem, GST_MEMORY_FLAG_READONLY);
+  }
+}
+
 /* Fills a buffer with the current surface. Only the damage since the frame a
  * recycled buffer holds is copied, so a keepalive repeat (no new damage) on a
  * buffer that holds the latest frame copies nothing at all. */
 static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store, bool repeat,
-                                   GstBuffer **out, bool *retry) {
+                                   GstClockTime latency, GstBuffer **out, bool *retry) {
   GstQemuDBusSrcPrivate *priv = self->priv;
   GstBuffer *buf = nullptr;
   GstBufferPoolAcquireParams params = {};
@@ -325,6 +354,7 @@ static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store,
   uint64_t held = 0;
   if (gst_buffer_pool_acquire_buffer(priv->pool, &buf, &params) == GST_FLOW_OK) {
     held = guintptr(gst_mini_object_get_qdata(GST_MINI_OBJECT(buf), frame_seq_quark()));
+    set_readonly(buf, false);
   } else {
     /* Downstream holds every pooled buffer: allocate rather than block. */
     buf = gst_buffer_new_allocate(nullptr, priv->info.size, nullptr);
@@ -353,10 +383,15 @@ static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store,
     *retry = true;
     return GST_FLOW_OK;
   }
-  static_assert(sizeof(guintptr) >= sizeof(uint64_t), "frame numbers must fit in qdata");
+  /* On a 32-bit build the frame number is truncated: after 2^32 frames a
+   * recycled buffer may look unknown and get a full copy, never a wrong one. */
   gst_mini_object_set_qdata(GST_MINI_OBJECT(buf), frame_seq_quark(), GUINT_TO_POINTER(guintptr(seq)),
                             nullptr);
-  GstClockTime pts = running_time_of(self, repeat ? g_get_monotonic_time() : arrival);
+  /* Downstream must not write into what we will recycle with only the damage
+   * on top: a write map of a read-only memory makes GStreamer copy it, which
+   * tags the buffer so the pool drops it instead of returning it. */
+  set_readonly(buf, true);
+  GstClockTime pts = running_time_of(self, repeat ? g_get_monotonic_time() : arrival, latency);
   GST_BUFFER_PTS(buf) = pts;
   GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
   if (priv->discont) {
@@ -410,14 +445,17 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
       case vmd::Wake::Ended:
         GST_INFO_OBJECT(self, "QEMU went away, sending EOS");
         return GST_FLOW_EOS;
-      case vmd::Wake::NewFormat:
-        if (!renegotiate(self, fmt, s))
-          return GST_FLOW_NOT_NEGOTIATED;
+      case vmd::Wake::NewFormat: {
+        bool flushing = false;
+        if (!renegotiate(self, fmt, s, &flushing))
+          return flushing ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
         continue;
+      }
       case vmd::Wake::Frame:
       case vmd::Wake::Keepalive: {
         bool retry = false;
-        GstFlowReturn ret = produce_frame(self, *store, wake == vmd::Wake::Keepalive, out, &retry);
+        GstFlowReturn ret = produce_frame(self, *store, wake == vmd::Wake::Keepalive,
+                                          frame_interval(s), out, &retry);
         if (retry)
           continue;
         return ret;
@@ -517,6 +555,9 @@ static void gst_qemu_dbus_src_get_property(GObject *object, guint prop_id, GValu
 
 static void gst_qemu_dbus_src_finalize(GObject *object) {
   GstQemuDBusSrc *self = GST_QEMU_DBUS_SRC(object);
+  /* Normally stop() did this; joining first keeps the D-Bus thread from
+   * logging through an object being torn down. */
+  self->priv->client.reset();
   delete self->priv;
   G_OBJECT_CLASS(gst_qemu_dbus_src_parent_class)->finalize(object);
 }

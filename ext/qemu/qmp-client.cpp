@@ -18,7 +18,8 @@ constexpr size_t kMaxLine = 64 * 1024;
 
 class QmpConnection {
  public:
-  QmpConnection(UniqueFd fd, int64_t deadline_us) : fd_(std::move(fd)), deadline_(deadline_us) {}
+  QmpConnection(UniqueFd fd, int64_t deadline_us, int cancel_fd)
+      : fd_(std::move(fd)), deadline_(deadline_us), cancel_fd_(cancel_fd) {}
 
   bool read_line(std::string *line, std::string *error) {
     for (;;) {
@@ -112,8 +113,12 @@ class QmpConnection {
         *error = "QEMU did not answer on QMP in time";
         return false;
       }
-      struct pollfd pfd = {fd_.get(), events, 0};
-      int r = poll(&pfd, 1, int(left_ms));
+      struct pollfd pfd[2] = {{fd_.get(), events, 0}, {cancel_fd_, POLLIN, 0}};
+      int r = poll(pfd, cancel_fd_ >= 0 ? 2 : 1, int(left_ms));
+      if (r > 0 && cancel_fd_ >= 0 && pfd[1].revents) {
+        *error = "cancelled";
+        return false;
+      }
       if (r > 0)
         return true;
       if (r < 0 && errno != EINTR) {
@@ -125,6 +130,7 @@ class QmpConnection {
 
   UniqueFd fd_;
   int64_t deadline_;
+  int cancel_fd_;
   std::string buf_;
 };
 
@@ -180,8 +186,8 @@ std::string qmp_error_desc(const std::string &line) {
   return out;
 }
 
-bool qmp_add_dbus_client(const std::string &path, int timeout_ms, UniqueFd *dbus_end,
-                         std::string *error) {
+bool qmp_add_dbus_client(const std::string &path, int timeout_ms, int cancel_fd,
+                         UniqueFd *dbus_end, std::string *error) {
   static std::atomic<unsigned> counter{0};
   const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
 
@@ -204,7 +210,7 @@ bool qmp_add_dbus_client(const std::string &path, int timeout_ms, UniqueFd *dbus
              " (is QEMU running with -qmp unix:" + path + ",server=on,wait=off?)";
     return false;
   }
-  QmpConnection qmp(std::move(sock), deadline);
+  QmpConnection qmp(std::move(sock), deadline, cancel_fd);
 
   std::string line;
   if (!qmp.read_line(&line, error))

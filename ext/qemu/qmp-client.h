@@ -20,8 +20,10 @@ std::string qmp_error_desc(const std::string &line);
 
 /* Connects to the QMP socket at `path` and makes QEMU serve its D-Bus display
  * on a new socket, our end of which is returned in *dbus_end. Bounded by
- * timeout_ms in total. Blocking: call it from a thread that may block. */
-bool qmp_add_dbus_client(const std::string &path, int timeout_ms, UniqueFd *dbus_end,
-                         std::string *error);
+ * timeout_ms in total, and abandoned as soon as cancel_fd (-1: none) becomes
+ * readable (a GCancellable's pollfd). Blocking: call it from a thread that may
+ * block. */
+bool qmp_add_dbus_client(const std::string &path, int timeout_ms, int cancel_fd,
+                         UniqueFd *dbus_end, std::string *error);
 
 }  // namespace vmd

@@ -62,7 +62,7 @@ void Parser::header_complete() {
                      uint32_t(header_bytes_[2]) << 16 | uint32_t(header_bytes_[3]) << 24;
     char detail[64];
     std::snprintf(detail, sizeof detail, "magic 0x%08" PRIx32 " is not HXFR", magic);
-    fail(s, detail);
+    set_error(s, detail);
     return;
   }
   s = check_header(h, max_payload_);
@@ -71,7 +71,7 @@ void Parser::header_complete() {
     std::snprintf(detail, sizeof detail, "%s (type 0x%02x) flags 0x%02x payload_size %" PRIu32
                   " (max %" PRIu32 ")", msg_type_name(h.type), unsigned(h.type),
                   unsigned(h.flags), h.payload_size, max_payload_);
-    fail(s, detail);
+    set_error(s, detail);
     return;
   }
   current_.header = h;
@@ -89,7 +89,7 @@ void Parser::payload_complete() {
     std::snprintf(detail, sizeof detail, "%s (type 0x%02x) payload of %" PRIu32 " bytes",
                   msg_type_name(current_.header.type), unsigned(current_.header.type),
                   current_.header.payload_size);
-    fail(s, detail);
+    set_error(s, detail);
     return;
   }
   state_ = State::kReady;
@@ -120,7 +120,7 @@ Status Parser::feed(const uint8_t *data, size_t len, std::vector<Message> *out) 
   return status_;
 }
 
-void Parser::fail(Status status, std::string detail) {
+void Parser::set_error(Status status, std::string detail) {
   status_ = status;
   error_detail_ = std::string(status_name(status)) + ": " + detail;
   current_ = Message();

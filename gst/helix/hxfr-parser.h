@@ -92,7 +92,7 @@ class Parser {
 
   void header_complete();
   void payload_complete();
-  void fail(Status status, std::string detail);
+  void set_error(Status status, std::string detail);
 
   uint32_t max_payload_;
   State state_ = State::kHeader;

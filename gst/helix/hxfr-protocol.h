@@ -43,6 +43,9 @@ constexpr uint32_t kDefaultVsockPort = 5000;
 constexpr uint16_t kVersion1 = 1;
 constexpr uint16_t kVersion2 = 2;
 constexpr uint16_t kProtocolVersion = kVersion2;
+/* How long a client waits for HELLO_RESP before it takes the host for a v1 peer: long enough
+ * for any live host to answer over a local link, short enough not to be noticed at start. */
+constexpr int kHelloTimeoutMs = 500;
 
 /* Any byte is a valid type on the wire (unknown ones are skipped), hence a plain uint8_t enum. */
 enum class MsgType : uint8_t {

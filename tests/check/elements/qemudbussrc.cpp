@@ -349,6 +349,84 @@ GST_START_TEST(test_unknown_format_is_an_error) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_dmabuf_is_a_clear_error) {
+  /* QEMU with gl=on sends DMA-BUFs: not readable yet, so say so and stop
+   * rather than wait forever. */
+  Fixture f;
+  std::string error;
+  int fd = memfd_with(bgrx(8, 8, 0), 0, 256);
+  GUnixFDList *fds = g_unix_fd_list_new();
+  g_unix_fd_list_append(fds, fd, nullptr);
+  close(fd);
+  fail_if(f.qemu->call_raw("org.qemu.Display1.Listener", "ScanoutDMABUF",
+                           g_variant_new("(huuuutb)", 0, 8, 8, 32, 0x34325258, G_GUINT64_CONSTANT(0), FALSE),
+                           fds, &error));
+  g_object_unref(fds);
+  std::string msg;
+  fail_unless(f.pipe->wait_error(5000, &msg));
+  fail_unless(strstr(msg.c_str(), "gl=off") != nullptr, "%s", msg.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_stop_releases_the_surface) {
+  Fixture f;
+  std::string error;
+  fail_unless(f.qemu->scanout(16, 16, 64, kXRGB, bgrx(16, 16, 1), &error));
+  GstSample *s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  gst_sample_unref(s);
+  fail_unless(f.pipe->stat("scanouts") == 1);
+  /* READY: the store (surface, QEMU's message, memfd) is gone. */
+  fail_unless(gst_element_set_state(f.pipe->pipeline(), GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_uint64(f.pipe->stat("scanouts"), 0);
+  /* And it starts again. */
+  fail_unless(f.pipe->play());
+  /* The fake may still hold the old listener for a moment: retry until the
+   * new one takes the call. */
+  bool sent = false;
+  for (int i = 0; i < 100 && !sent; i++) {
+    sent = f.qemu->wait_for_listener(100) &&
+           f.qemu->scanout(24, 16, 96, kXRGB, bgrx(24, 16, 2), &error);
+    if (!sent)
+      g_usleep(50000);
+  }
+  fail_unless(sent, "%s", error.c_str());
+  s = f.pipe->pull_size(24, 16, 5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, 24, 16, 2);
+  gst_sample_unref(s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_downstream_writes_do_not_come_back) {
+  /* An in-place element writes into the buffers; a recycled buffer must not
+   * bring those pixels back under the next frame's damage. */
+  Fixture f("keepalive-ms=0", FakeQemuOptions(), false);
+  f.pipe.reset();
+  f.pipe = std::make_unique<SrcPipeline>("qemudbussrc qmp=" + f.qmp +
+                                         " keepalive-ms=0 ! videobalance brightness=0.2");
+  fail_unless(f.pipe->play());
+  fail_unless(f.qemu->wait_for_listener(5000));
+  std::string error;
+  std::vector<uint8_t> grey(64 * 64 * 4, 0x80);
+  fail_unless(f.qemu->scanout(64, 64, 256, kXRGB, grey, &error));
+  GstSample *first = f.pipe->pull(5000);
+  fail_unless(first != nullptr);
+  Rgb c0 = testsupport::pixel_at(first, 40, 40);
+  gst_sample_unref(first);
+  for (int i = 0; i < 6; i++) {
+    fail_unless(f.qemu->update(0, 0, 4, 4, 16, kXRGB, std::vector<uint8_t>(64, 0x10), &error));
+    GstSample *s = f.pipe->pull(5000);
+    fail_unless(s != nullptr);
+    Rgb c = testsupport::pixel_at(s, 40, 40); /* never damaged: must not drift */
+    gst_sample_unref(s);
+    fail_unless(c.r == c0.r && c.g == c0.g && c.b == c0.b,
+                "frame %d: untouched pixel went %02x%02x%02x -> %02x%02x%02x", i, c0.r, c0.g, c0.b,
+                c.r, c.g, c.b);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST(test_disable_then_scanout) {
   Fixture f("keepalive-ms=50");
   std::string error;
@@ -508,6 +586,9 @@ static Suite *qemudbussrc_suite() {
   tcase_add_test(tc, test_scanout_map_path);
   tcase_add_test(tc, test_malformed_messages_keep_streaming);
   tcase_add_test(tc, test_unknown_format_is_an_error);
+  tcase_add_test(tc, test_dmabuf_is_a_clear_error);
+  tcase_add_test(tc, test_stop_releases_the_surface);
+  tcase_add_test(tc, test_downstream_writes_do_not_come_back);
   tcase_add_test(tc, test_disable_then_scanout);
   tcase_add_test(tc, test_keepalive_off_and_coalescing);
   tcase_add_test(tc, test_listener_dropped_gives_eos);

@@ -420,6 +420,28 @@ GST_START_TEST(test_format_settles) {
   later.join();
   fail_unless_equals_int(fmt.width, 32);
   fail_unless(now() - t0 >= 125000, "reported after %" G_GINT64_FORMAT " us", now() - t0);
+  /* A guest flipping modes every 60 ms forever still gets reported, at most
+   * 3 x settle after the first unreported change. */
+  {
+    std::atomic<bool> stop{false};
+    args.generation = fmt.generation;
+    Out consumed; /* take the pending damage, so only a new surface wakes us */
+    take_into(store, &consumed, 0);
+    std::thread flapper([&] {
+      for (int i = 1; !stop; i++) { /* starts with the size not current */
+        const auto &img = i % 2 ? a : b;
+        store.scanout(i % 2 ? 64 : 32, i % 2 ? 48 : 16, i % 2 ? 256 : 128, kXRGB, img.data(),
+                      img.size(), now());
+        g_usleep(60000);
+      }
+    });
+    t0 = now();
+    fail_unless(store.wait(args, &fmt, &error) == Wake::NewFormat);
+    int64_t took = now() - t0;
+    stop = true;
+    flapper.join();
+    fail_unless(took < 400000, "flapping surface reported after %" G_GINT64_FORMAT " us", took);
+  }
   /* Flushing still wakes at once while settling. */
   fail_unless(store.scanout(64, 48, 256, kXRGB, a.data(), a.size(), now()).applied);
   args.generation = fmt.generation;

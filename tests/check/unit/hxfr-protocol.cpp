@@ -4,7 +4,8 @@
  *
  * The v1 golden vectors were cross-checked once against Helix's own packed C structs
  * (gstvsockenc.h / helix-frame-export.h) filled the way Helix fills them: identical bytes. */
-#include <gst/check/gstcheck.h>
+#include "hxfr-parser.h"
+#include "hxfr-protocol.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -17,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "hxfr-parser.h"
-#include "hxfr-protocol.h"
+/* Last: its fail() macro would break <ios> and any fail() member. */
+#include <gst/check/gstcheck.h>
 
 using namespace vmd::hxfr;
 

@@ -97,9 +97,9 @@ GST_START_TEST(test_classify) {
   fail_unless(vmd::qmp_classify("") == vmd::QmpLine::Invalid);
   fail_unless(vmd::qmp_classify("[1]") == vmd::QmpLine::Invalid);
   fail_unless(vmd::qmp_classify("{\"retur") == vmd::QmpLine::Invalid);
-  fail_unless_equals_string(
-      vmd::qmp_error_desc("{\"error\": {\"class\": \"GenericError\", \"desc\": \"No \\\"fd\\\" named x\"}}").c_str(),
-      "No \"fd\" named x");
+  const std::string desc =
+      vmd::qmp_error_desc("{\"error\": {\"class\": \"GenericError\", \"desc\": \"No \\\"fd\\\" named x\"}}");
+  fail_unless_equals_string(desc.c_str(), "No \"fd\" named x");
 }
 GST_END_TEST;
 
@@ -120,7 +120,7 @@ GST_START_TEST(test_add_client_success) {
     });
     UniqueFd ours;
     std::string error;
-    fail_unless(vmd::qmp_add_dbus_client(peer.path(), 2000, &ours, &error), "%s", error.c_str());
+    fail_unless(vmd::qmp_add_dbus_client(peer.path(), 2000, -1, &ours, &error), "%s", error.c_str());
     fail_unless(ours.get() >= 0);
     /* The fd QEMU got is the other end of ours: bytes pass through. */
     fail_unless(received >= 0);
@@ -151,7 +151,7 @@ GST_START_TEST(test_add_client_refused) {
   });
   UniqueFd ours;
   std::string error;
-  fail_if(vmd::qmp_add_dbus_client(peer.path(), 2000, &ours, &error));
+  fail_if(vmd::qmp_add_dbus_client(peer.path(), 2000, -1, &ours, &error));
   fail_unless(strstr(error.c_str(), "add_client") && strstr(error.c_str(), "not in p2p mode"),
               "%s", error.c_str());
   fail_unless(ours.get() < 0);
@@ -162,7 +162,7 @@ GST_START_TEST(test_not_qmp) {
   ScriptedPeer peer([&](int fd) { say(fd, "SSH-2.0-OpenSSH_9.2\r\n"); });
   UniqueFd ours;
   std::string error;
-  fail_if(vmd::qmp_add_dbus_client(peer.path(), 2000, &ours, &error));
+  fail_if(vmd::qmp_add_dbus_client(peer.path(), 2000, -1, &ours, &error));
   fail_unless(strstr(error.c_str(), "did not greet like QMP") != nullptr, "%s", error.c_str());
 }
 GST_END_TEST;
@@ -177,10 +177,35 @@ GST_START_TEST(test_silent_peer_times_out) {
   UniqueFd ours;
   std::string error;
   int64_t t0 = g_get_monotonic_time();
-  fail_if(vmd::qmp_add_dbus_client(peer.path(), 300, &ours, &error));
+  fail_if(vmd::qmp_add_dbus_client(peer.path(), 300, -1, &ours, &error));
   int64_t took = g_get_monotonic_time() - t0;
   fail_unless(took >= 290000 && took < 2000000, "took %" G_GINT64_FORMAT " us", took);
   fail_unless(strstr(error.c_str(), "in time") != nullptr, "%s", error.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_cancel_is_prompt) {
+  ScriptedPeer peer([&](int fd) {
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+  });
+  int pipefd[2];
+  fail_unless(pipe(pipefd) == 0);
+  std::thread canceller([&] {
+    g_usleep(100000);
+    fail_unless(write(pipefd[1], "x", 1) == 1);
+  });
+  UniqueFd ours;
+  std::string error;
+  int64_t t0 = g_get_monotonic_time();
+  fail_if(vmd::qmp_add_dbus_client(peer.path(), 5000, pipefd[0], &ours, &error));
+  int64_t took = g_get_monotonic_time() - t0;
+  canceller.join();
+  close(pipefd[0]);
+  close(pipefd[1]);
+  fail_unless(took < 1000000, "cancel took %" G_GINT64_FORMAT " us", took);
+  fail_unless_equals_string(error.c_str(), "cancelled");
 }
 GST_END_TEST;
 
@@ -191,7 +216,7 @@ GST_START_TEST(test_endless_line) {
   });
   UniqueFd ours;
   std::string error;
-  fail_if(vmd::qmp_add_dbus_client(peer.path(), 2000, &ours, &error));
+  fail_if(vmd::qmp_add_dbus_client(peer.path(), 2000, -1, &ours, &error));
   fail_unless(strstr(error.c_str(), "64 KiB") != nullptr, "%s", error.c_str());
 }
 GST_END_TEST;
@@ -199,9 +224,9 @@ GST_END_TEST;
 GST_START_TEST(test_no_socket) {
   UniqueFd ours;
   std::string error;
-  fail_if(vmd::qmp_add_dbus_client("/nonexistent/qmp.sock", 500, &ours, &error));
+  fail_if(vmd::qmp_add_dbus_client("/nonexistent/qmp.sock", 500, -1, &ours, &error));
   fail_unless(strstr(error.c_str(), "/nonexistent/qmp.sock") != nullptr, "%s", error.c_str());
-  fail_if(vmd::qmp_add_dbus_client(std::string(200, 'x'), 500, &ours, &error));
+  fail_if(vmd::qmp_add_dbus_client(std::string(200, 'x'), 500, -1, &ours, &error));
   fail_unless(strstr(error.c_str(), "too long") != nullptr, "%s", error.c_str());
 }
 GST_END_TEST;
@@ -215,6 +240,7 @@ static Suite *qmp_client_suite() {
   tcase_add_test(tc, test_add_client_refused);
   tcase_add_test(tc, test_not_qmp);
   tcase_add_test(tc, test_silent_peer_times_out);
+  tcase_add_test(tc, test_cancel_is_prompt);
   tcase_add_test(tc, test_endless_line);
   tcase_add_test(tc, test_no_socket);
   return s;

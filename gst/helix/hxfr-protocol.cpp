@@ -341,7 +341,8 @@ Status decode(const Header &h, ByteView payload, FrameResponse *out) {
   out->nals.clear();
   /* Every NAL costs at least its 4-byte size, so a count the payload cannot hold is refused
    * before anything is allocated for it. */
-
+  if (count > r.remaining() / 4)
+    return Status::kNalOverrun;
   out->nals.reserve(count);
   for (uint32_t i = 0; i < count; i++) {
     uint32_t size = r.u32();

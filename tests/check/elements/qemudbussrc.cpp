@@ -60,14 +60,16 @@ struct Fixture {
   std::unique_ptr<FakeQemu> qemu;
   std::unique_ptr<SrcPipeline> pipe;
 
+  /* tail: elements between the source and the appsink, e.g. "! videobalance". */
   explicit Fixture(const std::string &props = "keepalive-ms=0",
-                   const FakeQemuOptions &opts = FakeQemuOptions(), bool wait_listener = true) {
+                   const FakeQemuOptions &opts = FakeQemuOptions(), bool wait_listener = true,
+                   const std::string &tail = "") {
     dir = g_dir_make_tmp("qemudbussrc-XXXXXX", nullptr);
     qmp = std::string(dir) + "/qmp.sock";
     std::string error;
     qemu = FakeQemu::start_p2p(qmp, opts, &error);
     fail_unless(qemu != nullptr, "%s", error.c_str());
-    pipe = std::make_unique<SrcPipeline>("qemudbussrc qmp=" + qmp + " " + props);
+    pipe = std::make_unique<SrcPipeline>("qemudbussrc qmp=" + qmp + " " + props + " " + tail);
     fail_unless(pipe->play());
     if (wait_listener)
       fail_unless(qemu->wait_for_listener(5000), "no listener registered");
@@ -401,12 +403,7 @@ GST_END_TEST;
 GST_START_TEST(test_downstream_writes_do_not_come_back) {
   /* An in-place element writes into the buffers; a recycled buffer must not
    * bring those pixels back under the next frame's damage. */
-  Fixture f("keepalive-ms=0", FakeQemuOptions(), false);
-  f.pipe.reset();
-  f.pipe = std::make_unique<SrcPipeline>("qemudbussrc qmp=" + f.qmp +
-                                         " keepalive-ms=0 ! videobalance brightness=0.2");
-  fail_unless(f.pipe->play());
-  fail_unless(f.qemu->wait_for_listener(5000));
+  Fixture f("keepalive-ms=0", FakeQemuOptions(), true, "! videobalance brightness=0.2");
   std::string error;
   std::vector<uint8_t> grey(64 * 64 * 4, 0x80);
   fail_unless(f.qemu->scanout(64, 64, 256, kXRGB, grey, &error));

@@ -18,6 +18,8 @@ PACKAGES=(
   valgrind
   # scripts
   python3
+  # fuzzing (tests/fuzz/run-fuzz.sh: clang++ -fsanitize=fuzzer,address,undefined)
+  clang libclang-rt-14-dev
 )
 
 missing=()

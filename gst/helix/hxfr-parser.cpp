@@ -68,9 +68,10 @@ void Parser::header_complete() {
   s = check_header(h, max_payload_);
   if (s != Status::kOk) {
     char detail[128];
-    std::snprintf(detail, sizeof detail, "%s (type 0x%02x) flags 0x%02x payload_size %" PRIu32
-                  " (max %" PRIu32 ")", msg_type_name(h.type), unsigned(h.type),
-                  unsigned(h.flags), h.payload_size, max_payload_);
+    std::snprintf(detail, sizeof detail,
+                  "%s (type 0x%02x) flags 0x%02x payload_size %" PRIu32 " (max %" PRIu32 ")",
+                  msg_type_name(h.type), unsigned(h.type), unsigned(h.flags), h.payload_size,
+                  max_payload_);
     set_error(s, detail);
     return;
   }

@@ -252,8 +252,9 @@ std::vector<uint8_t> encode_frame_request_prefix(const FrameRequest &m, uint16_t
   if (pixel_bytes > std::numeric_limits<uint32_t>::max() - kFrameRequestSize)
     return {};
   uint32_t payload = kFrameRequestSize + uint32_t(pixel_bytes);
-  std::vector<uint8_t> out = begin_reserving(MsgType::kFrameRequest, pixel_bytes ? kFlagPixelData : 0,
-                                             session_id, payload, kFrameRequestSize);
+  std::vector<uint8_t> out =
+      begin_reserving(MsgType::kFrameRequest, pixel_bytes ? kFlagPixelData : 0, session_id, payload,
+                      kFrameRequestSize);
   le::Writer w(&out);
   write_frame_request_fields(&w, m);
   return out;
@@ -313,8 +314,7 @@ std::vector<uint8_t> encode(const FrameResponse &m, uint16_t session_id) {
   if (payload > std::numeric_limits<uint32_t>::max() ||
       m.nals.size() > std::numeric_limits<uint32_t>::max())
     return {};
-  std::vector<uint8_t> out =
-      begin(MsgType::kFrameResponse, 0, session_id, uint32_t(payload));
+  std::vector<uint8_t> out = begin(MsgType::kFrameResponse, 0, session_id, uint32_t(payload));
   le::Writer w(&out);
   w.i64(m.pts_ns);
   w.i64(m.dts_ns);
@@ -436,8 +436,7 @@ Status decode(const Header &h, ByteView payload, EnableScanout *out) {
 }
 
 std::vector<uint8_t> encode(const DisableScanout &m, uint16_t session_id) {
-  std::vector<uint8_t> out =
-      begin(MsgType::kDisableScanout, 0, session_id, kDisableScanoutSize);
+  std::vector<uint8_t> out = begin(MsgType::kDisableScanout, 0, session_id, kDisableScanoutSize);
   le::Writer w(&out);
   w.u32(m.scanout_id);
   return out;
@@ -453,8 +452,7 @@ Status decode(const Header &h, ByteView payload, DisableScanout *out) {
 }
 
 std::vector<uint8_t> encode(const ScanoutResponse &m, uint16_t session_id) {
-  std::vector<uint8_t> out =
-      begin(MsgType::kScanoutResponse, 0, session_id, kScanoutResponseSize);
+  std::vector<uint8_t> out = begin(MsgType::kScanoutResponse, 0, session_id, kScanoutResponseSize);
   le::Writer w(&out);
   w.u32(m.scanout_id);
   w.u32(m.success ? 1 : 0);

@@ -99,22 +99,22 @@ constexpr int32_t kInternal = -99;
  * HELLO_RESP carries the intersection, and only features in it may be used on the connection.
  * Everything that is not v1 behaviour needs its bit, so a v1 peer never sees it. */
 namespace cap {
-constexpr uint32_t kPixelUpload = 1u << 0;     /* FRAME_REQUEST with PIXEL_DATA */
-constexpr uint32_t kResourceId = 1u << 1;      /* FRAME_REQUEST by resource ID / scanout */
-constexpr uint32_t kSubscribe = 1u << 2;       /* SUBSCRIBE push streams */
-constexpr uint32_t kExtraFormats = 1u << 3;    /* XR24, XB24, YU12 pixel uploads */
-constexpr uint32_t kKeyframeRequest = 1u << 4; /* KEYFRAME_REQ makes the next frame an IDR */
-constexpr uint32_t kConfigResponse = 1u << 5;  /* each CONFIG_REQ answered by CONFIG_RESP */
+constexpr uint32_t kPixelUpload = 1u << 0;      /* FRAME_REQUEST with PIXEL_DATA */
+constexpr uint32_t kResourceId = 1u << 1;       /* FRAME_REQUEST by resource ID / scanout */
+constexpr uint32_t kSubscribe = 1u << 2;        /* SUBSCRIBE push streams */
+constexpr uint32_t kExtraFormats = 1u << 3;     /* XR24, XB24, YU12 pixel uploads */
+constexpr uint32_t kKeyframeRequest = 1u << 4;  /* KEYFRAME_REQ makes the next frame an IDR */
+constexpr uint32_t kConfigResponse = 1u << 5;   /* each CONFIG_REQ answered by CONFIG_RESP */
 constexpr uint32_t kOneReplyPerFrame = 1u << 6; /* each FRAME_REQUEST gets exactly one
                                                    FRAME_RESPONSE or ERROR, in order */
-constexpr uint32_t kScanoutControl = 1u << 7;  /* ENABLE/DISABLE_SCANOUT, each answered */
+constexpr uint32_t kScanoutControl = 1u << 7;   /* ENABLE/DISABLE_SCANOUT, each answered */
 constexpr uint32_t kAllKnown = (1u << 8) - 1;
 }  // namespace cap
 
 /* Payload sizes. "Fixed" types must have exactly this payload_size. */
-constexpr uint32_t kFrameRequestSize = 44; /* plus pixel bytes with kFlagPixelData */
+constexpr uint32_t kFrameRequestSize = 44;       /* plus pixel bytes with kFlagPixelData */
 constexpr uint32_t kFrameResponseFixedSize = 24; /* plus nal_count x (u32 size + bytes) */
-constexpr uint32_t kConfigSize = 28;       /* CONFIG_REQ and CONFIG_RESP */
+constexpr uint32_t kConfigSize = 28;             /* CONFIG_REQ and CONFIG_RESP */
 constexpr uint32_t kEnableScanoutSize = 16;
 constexpr uint32_t kDisableScanoutSize = 4;
 constexpr uint32_t kConnectorSize = 64;
@@ -221,14 +221,14 @@ struct SubscribeResponse {
 };
 
 struct Hello {
-  uint16_t version = kProtocolVersion; /* highest version the sender speaks */
-  uint32_t capabilities = 0;           /* cap::* the sender understands */
+  uint16_t version = kProtocolVersion;       /* highest version the sender speaks */
+  uint32_t capabilities = 0;                 /* cap::* the sender understands */
   uint32_t max_payload = kDefaultMaxPayload; /* largest payload_size the sender accepts */
 };
 
 struct HelloResponse {
-  uint16_t version = kProtocolVersion; /* version used on this connection: min of both */
-  uint32_t capabilities = 0;           /* intersection of both sides' bits */
+  uint16_t version = kProtocolVersion;       /* version used on this connection: min of both */
+  uint32_t capabilities = 0;                 /* intersection of both sides' bits */
   uint32_t max_payload = kDefaultMaxPayload; /* largest payload_size the server accepts */
 };
 

@@ -4,7 +4,6 @@
  *
  * The v1 golden vectors were cross-checked once against Helix's own packed C structs
  * (gstvsockenc.h / helix-frame-export.h) filled the way Helix fills them: identical bytes. */
-#include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 
 #include <cstdlib>
@@ -17,6 +16,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "hxfr-parser.h"
 
 /* Last: its fail() macro would break <ios> and any fail() member. */
 #include <gst/check/gstcheck.h>
@@ -49,8 +50,7 @@ const Golden kGolden[] = {
      "00 00 00 00 00 ca 9a 3b  00 00 00 00 01 00 00 00\n"
      "01 00 00 00 18 00 00 00  00 00 00 01 67 42 c0 1f\n"
      "00 00 00 01 68 ce 3c 80  00 00 00 01 65 88 84 00\n"},
-    {"keyframe_req",
-     "48 58 46 52 03 00 01 00  00 00 00 00\n"},
+    {"keyframe_req", "48 58 46 52 03 00 01 00  00 00 00 00\n"},
     {"config_req",
      "48 58 46 52 04 00 01 00  1c 00 00 00 80 07 00 00\n"
      "38 04 00 00 00 12 7a 00  3c 00 00 00 01 00 00 00\n"
@@ -59,15 +59,12 @@ const Golden kGolden[] = {
      "48 58 46 52 05 00 01 00  1c 00 00 00 80 07 00 00\n"
      "38 04 00 00 00 12 7a 00  3c 00 00 00 01 00 00 00\n"
      "42 2a 01 00 00 00 00 00\n"},
-    {"ping",
-     "48 58 46 52 10 00 07 00  00 00 00 00\n"},
-    {"pong",
-     "48 58 46 52 11 00 07 00  00 00 00 00\n"},
+    {"ping", "48 58 46 52 10 00 07 00  00 00 00 00\n"},
+    {"pong", "48 58 46 52 11 00 07 00  00 00 00 00\n"},
     {"enable_scanout",
      "48 58 46 52 20 00 00 00  10 00 00 00 01 00 00 00\n"
      "80 07 00 00 38 04 00 00  3c 00 00 00\n"},
-    {"disable_scanout",
-     "48 58 46 52 21 00 00 00  04 00 00 00 01 00 00 00\n"},
+    {"disable_scanout", "48 58 46 52 21 00 00 00  04 00 00 00 01 00 00 00\n"},
     {"scanout_resp",
      "48 58 46 52 22 00 00 00  48 00 00 00 01 00 00 00\n"
      "01 00 00 00 56 69 72 74  75 61 6c 2d 32 00 00 00\n"
@@ -75,8 +72,7 @@ const Golden kGolden[] = {
      "00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00\n"
      "00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00\n"
      "00 00 00 00\n"},
-    {"subscribe",
-     "48 58 46 52 30 00 01 00  04 00 00 00 01 00 00 00\n"},
+    {"subscribe", "48 58 46 52 30 00 01 00  04 00 00 00 01 00 00 00\n"},
     {"subscribe_resp",
      "48 58 46 52 31 00 01 00  08 00 00 00 01 00 00 00\n"
      "01 00 00 00\n"},
@@ -142,8 +138,7 @@ void assert_bytes(const std::vector<uint8_t> &got, const std::vector<uint8_t> &w
                   const char *what) {
   fail_unless_equals_int(got.size(), want.size());
   for (size_t i = 0; i < want.size(); i++)
-    fail_unless(got[i] == want[i], "%s: byte %zu is 0x%02x, want 0x%02x", what, i, got[i],
-                want[i]);
+    fail_unless(got[i] == want[i], "%s: byte %zu is 0x%02x, want 0x%02x", what, i, got[i], want[i]);
 }
 
 /* One complete message through the parser: header and payload, asserting it is well formed. */
@@ -161,7 +156,9 @@ Message parse_one(const std::vector<uint8_t> &bytes) {
 struct Raw {
   Header header;
   std::vector<uint8_t> bytes;
-  ByteView payload() const { return ByteView{bytes.data() + kHeaderSize, bytes.size() - kHeaderSize}; }
+  ByteView payload() const {
+    return ByteView{bytes.data() + kHeaderSize, bytes.size() - kHeaderSize};
+  }
 };
 
 Raw raw(std::vector<uint8_t> bytes) {
@@ -178,9 +175,19 @@ void put_u32(std::vector<uint8_t> *v, size_t off, uint32_t x) {
 }
 
 /* The values each golden vector encodes. */
-const uint8_t kPixels[16] = {0xff, 0, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-const uint8_t kAnnexB[24] = {0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80,
-                             0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00};
+/* 2x2 AR24 pixels (blue, green / red, white) and one Annex-B blob (SPS, PPS, IDR start). */
+const std::vector<uint8_t> &pixels() {
+  static const std::vector<uint8_t> v =
+      parse_hex("ff 00 00 ff 00 ff 00 ff  00 00 ff ff ff ff ff ff");
+  return v;
+}
+
+const std::vector<uint8_t> &annexb() {
+  static const std::vector<uint8_t> v = parse_hex(
+      "00 00 00 01 67 42 c0 1f  00 00 00 01 68 ce 3c 80\n"
+      "00 00 00 01 65 88 84 00");
+  return v;
+}
 
 FrameRequest golden_frame_request() {
   FrameRequest m;
@@ -203,7 +210,7 @@ FrameRequest golden_frame_request_pixels() {
   m.stride = 8;
   m.pts_ns = 16666667;
   m.duration_ns = 16666667;
-  m.pixels = ByteView{kPixels, sizeof kPixels};
+  m.pixels = ByteView{pixels().data(), pixels().size()};
   return m;
 }
 
@@ -212,7 +219,7 @@ FrameResponse golden_frame_response() {
   m.pts_ns = 1000000000;
   m.dts_ns = 1000000000;
   m.is_keyframe = true;
-  m.nals = {ByteView{kAnnexB, sizeof kAnnexB}};
+  m.nals = {ByteView{annexb().data(), annexb().size()}};
   return m;
 }
 
@@ -295,7 +302,7 @@ GST_START_TEST(test_golden_encode) {
   /* The zero-copy prefix is the first 56 bytes of the same message. */
   std::vector<uint8_t> full = golden("frame_request_pixels");
   std::vector<uint8_t> prefix =
-      encode_frame_request_prefix(golden_frame_request_pixels(), 1, sizeof kPixels);
+      encode_frame_request_prefix(golden_frame_request_pixels(), 1, pixels().size());
   assert_bytes(prefix, std::vector<uint8_t>(full.begin(), full.begin() + 56), "prefix");
 }
 GST_END_TEST;
@@ -464,8 +471,8 @@ GST_START_TEST(test_round_trips) {
     }
     {
       /* Pixel upload of a random small frame in a random known format. */
-      const uint32_t formats[] = {format::kAR24, format::kAB24, format::kXR24, format::kXB24,
-                                  format::kNV12, format::kYU12};
+      const uint32_t formats[] = {format::kAR24, format::kAB24, format::kXR24,
+                                  format::kXB24, format::kNV12, format::kYU12};
       FrameRequest m;
       m.format = formats[rng() % 6];
       m.width = 1 + rng() % 40;
@@ -499,8 +506,15 @@ GST_START_TEST(test_round_trips) {
       fail_unless(same(m, back));
     }
     {
-      ConfigRequest m{u32(), u32(), u32(), u32(), u32(), uint8_t(rng()), uint8_t(rng()),
-                      bool(rng() & 1)};
+      ConfigRequest m;
+      m.width = u32();
+      m.height = u32();
+      m.bitrate_bps = u32();
+      m.fps_num = u32();
+      m.fps_den = u32();
+      m.profile = uint8_t(rng());
+      m.level_x10 = uint8_t(rng());
+      m.realtime = rng() & 1;
       Message msg = parse_one(encode(m, session));
       ConfigRequest back;
       fail_unless(decode(msg.header, msg.view(), &back) == Status::kOk);
@@ -648,9 +662,12 @@ GST_START_TEST(test_pixel_data_malformed) {
     uint32_t width, height, stride;
     Status want;
   } cases[] = {
-      {2, 2, 7, Status::kBadDimensions},          {0, 2, 8, Status::kBadDimensions},
-      {2, 0, 8, Status::kBadDimensions},          {16385, 1, 65540, Status::kBadDimensions},
-      {1, 16385, 4, Status::kBadDimensions},      {16384, 16384, 65536, Status::kPixelDataMismatch},
+      {2, 2, 7, Status::kBadDimensions},
+      {0, 2, 8, Status::kBadDimensions},
+      {2, 0, 8, Status::kBadDimensions},
+      {16385, 1, 65540, Status::kBadDimensions},
+      {1, 16385, 4, Status::kBadDimensions},
+      {16384, 16384, 65536, Status::kPixelDataMismatch},
       {1, 4, 0xffffffff, Status::kPixelDataMismatch},
   };
   for (const Case &c : cases) {
@@ -699,8 +716,8 @@ GST_START_TEST(test_nal_list_malformed) {
       {2, 24, Status::kNalOverrun},          /* second size field missing */
       {1, 25, Status::kNalOverrun},          /* one byte past the payload */
       {1, 0xffffffff, Status::kNalOverrun},
-      {1, 23, Status::kNalOverrun},          /* one byte left over */
-      {0, 24, Status::kNalOverrun},          /* 28 bytes left over */
+      {1, 23, Status::kNalOverrun}, /* one byte left over */
+      {0, 24, Status::kNalOverrun}, /* 28 bytes left over */
   };
   for (const Case &c : cases) {
     std::vector<uint8_t> bad = b;
@@ -795,9 +812,9 @@ GST_START_TEST(test_encode_limits) {
    * never reads the (fake) data to find out. */
   static const uint8_t byte = 0;
   if (sizeof(size_t) > 4) {
-    fail_unless(encode_frame_request_prefix(FrameRequest{}, 0,
-                                            size_t(std::numeric_limits<uint32_t>::max()))
-                    .empty());
+    fail_unless(
+        encode_frame_request_prefix(FrameRequest{}, 0, size_t(std::numeric_limits<uint32_t>::max()))
+            .empty());
     FrameRequest big;
     big.pixels = ByteView{&byte, size_t(1) << 32};
     fail_unless(encode(big, 0).empty());

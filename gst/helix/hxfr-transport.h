@@ -1,0 +1,97 @@
+/* gst-vmdisplay: the byte streams HXFR runs over, behind one interface.
+ *
+ * Addresses are URIs: vsock://CID:PORT (server: vsock://-1:PORT), tcp://HOST:PORT,
+ * unix:///PATH, or a plain character-device path (/dev/virtio-ports/NAME,
+ * client side only). Every call that can wait takes a timeout and an
+ * optional cancel fd (readable = give up), so no thread ever blocks forever
+ * on a peer. No GStreamer here.
+ */
+#pragma once
+
+#include "raii.h"
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hxfr {
+
+enum class TransportKind { Vsock, Tcp, Unix, CharDevice };
+
+struct Address {
+  TransportKind kind = TransportKind::Tcp;
+  std::string host;       /* tcp */
+  std::string path;       /* unix, char device */
+  uint32_t cid = 0;       /* vsock; any_cid for a server's -1 */
+  bool any_cid = false;
+  uint16_t tcp_port = 0;
+  uint32_t vsock_port = 0;
+  std::string text;       /* as given, for messages */
+};
+
+/* server: the address is to listen on (vsock -1 allowed, char devices not). */
+bool parse_address(const std::string &uri, bool server, Address *out, std::string *error);
+
+enum class Io { Ok, Timeout, Closed, Cancelled, Error };
+const char *io_name(Io io);
+
+/* A connected stream: a socket or a character device, non-blocking inside. */
+class Connection {
+ public:
+  Connection(vmd::UniqueFd fd, bool is_socket, std::string peer);
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
+
+  /* Writes every byte of the iovecs, or fails once timeout_ms passed. */
+  Io send_all(const struct iovec *iov, int iovcnt, int timeout_ms, int cancel_fd = -1);
+  Io send_all(const void *data, size_t len, int timeout_ms, int cancel_fd = -1);
+  /* Reads what is there (at least one byte), waiting up to timeout_ms. */
+  Io recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int cancel_fd = -1);
+  /* Reads exactly len bytes within timeout_ms in total. */
+  Io recv_all(void *buf, size_t len, int timeout_ms, int cancel_fd = -1);
+
+  int fd() const { return fd_.get(); }
+  const std::string &peer() const { return peer_; }
+  std::string last_error() const { return last_error_; }
+  /* Wakes a reader or writer blocked on this connection in another thread. */
+  void shutdown();
+
+ private:
+  Io wait(short events, int64_t deadline_us, int cancel_fd);
+
+  vmd::UniqueFd fd_;
+  bool is_socket_;
+  std::string peer_;
+  std::string last_error_;
+};
+
+/* Connects within timeout_ms (TCP_NODELAY on TCP). */
+std::unique_ptr<Connection> connect_to(const Address &address, int timeout_ms, int cancel_fd,
+                                       std::string *error);
+
+class Listener {
+ public:
+  /* UNIX sockets are created mode 0600; a stale socket file (nobody
+   * accepting on it) is replaced, a live one or a non-socket file is an
+   * error. */
+  static std::unique_ptr<Listener> listen(const Address &address, std::string *error);
+  ~Listener();
+  Listener(const Listener &) = delete;
+  Listener &operator=(const Listener &) = delete;
+
+  /* A new client, or nullptr on timeout / cancel / error (*error says). */
+  std::unique_ptr<Connection> accept(int timeout_ms, int cancel_fd, std::string *error);
+  int fd() const { return fd_.get(); }
+  /* The TCP port actually bound (for tcp://HOST:0 in tests). */
+  uint16_t bound_tcp_port() const;
+
+ private:
+  Listener(vmd::UniqueFd fd, Address address) : fd_(std::move(fd)), address_(std::move(address)) {}
+  vmd::UniqueFd fd_;
+  Address address_;
+};
+
+}  // namespace hxfr

@@ -268,7 +268,10 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
   GstCaps *caps = gst_video_info_to_caps(&info);
   GST_INFO_OBJECT(self, "QEMU surface is now %ux%u %s: %" GST_PTR_FORMAT, fmt.width, fmt.height,
                   fmt.format->name, caps);
-  gboolean ok = gst_base_src_set_caps(GST_BASE_SRC(self), caps);
+  /* A sticky caps event is accepted whatever downstream thinks; ask first,
+   * so a refusal gets our message instead of a bare not-negotiated. */
+  gboolean ok = gst_pad_peer_query_accept_caps(GST_BASE_SRC_PAD(self), caps) &&
+                gst_base_src_set_caps(GST_BASE_SRC(self), caps);
   if (!ok && GST_PAD_IS_FLUSHING(GST_BASE_SRC_PAD(self))) {
     /* Shutting down while renegotiating: not downstream's fault. */
     gst_caps_unref(caps);

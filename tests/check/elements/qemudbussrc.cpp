@@ -544,6 +544,18 @@ GST_START_TEST(test_console_errors) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_refused_caps_say_what_to_do) {
+  /* Downstream that only takes another size: a negotiation error that names the fix. */
+  Fixture f("keepalive-ms=0", FakeQemuOptions(), true, "! video/x-raw,width=4000");
+  std::string error;
+  fail_unless(f.qemu->scanout(8, 8, 32, kXRGB, bgrx(8, 8, 0), &error));
+  std::string msg, debug;
+  fail_unless(f.pipe->wait_error(5000, &msg, &debug));
+  fail_unless(strstr(msg.c_str(), "does not accept") != nullptr, "%s", msg.c_str());
+  fail_unless(strstr(debug.c_str(), "videoconvert") != nullptr, "%s", debug.c_str());
+}
+GST_END_TEST;
+
 GST_START_TEST(test_properties) {
   GstElement *src = gst_element_factory_make("qemudbussrc", nullptr);
   fail_unless(src != nullptr);
@@ -591,6 +603,7 @@ static Suite *qemudbussrc_suite() {
   tcase_add_test(tc, test_listener_dropped_gives_eos);
   tcase_add_test(tc, test_reconnect_resumes_with_new_caps);
   tcase_add_test(tc, test_console_errors);
+  tcase_add_test(tc, test_refused_caps_say_what_to_do);
   return s;
 }
 

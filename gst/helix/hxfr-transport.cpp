@@ -18,7 +18,7 @@
 #include <cstring>
 #include <vector>
 
-namespace hxfr {
+namespace vmd::hxfr {
 namespace {
 
 std::string errno_text(const std::string &what) { return what + ": " + g_strerror(errno); }
@@ -257,6 +257,10 @@ Io Connection::send_all(const void *data, size_t len, int timeout_ms, int cancel
 Io Connection::recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int cancel_fd) {
   const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
   *got = 0;
+  if (cap == 0) {
+    last_error_ = "recv_some with an empty buffer";
+    return Io::Error;
+  }
   for (;;) {
     ssize_t n = is_socket_ ? recv(fd_.get(), buf, cap, 0) : read(fd_.get(), buf, cap);
     if (n > 0) {
@@ -499,4 +503,4 @@ std::unique_ptr<Connection> Listener::accept(int timeout_ms, int cancel_fd, std:
   }
 }
 
-}  // namespace hxfr
+}  // namespace vmd::hxfr

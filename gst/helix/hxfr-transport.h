@@ -17,7 +17,7 @@
 #include <memory>
 #include <string>
 
-namespace hxfr {
+namespace vmd::hxfr {
 
 enum class TransportKind { Vsock, Tcp, Unix, CharDevice };
 
@@ -48,7 +48,8 @@ class Connection {
   /* Writes every byte of the iovecs, or fails once timeout_ms passed. */
   Io send_all(const struct iovec *iov, int iovcnt, int timeout_ms, int cancel_fd = -1);
   Io send_all(const void *data, size_t len, int timeout_ms, int cancel_fd = -1);
-  /* Reads what is there (at least one byte), waiting up to timeout_ms. */
+  /* Reads what is there (at least one byte), waiting up to timeout_ms.
+   * cap must not be 0 (a zero-byte read cannot tell data from a close). */
   Io recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int cancel_fd = -1);
   /* Reads exactly len bytes within timeout_ms in total. */
   Io recv_all(void *buf, size_t len, int timeout_ms, int cancel_fd = -1);
@@ -56,7 +57,9 @@ class Connection {
   int fd() const { return fd_.get(); }
   const std::string &peer() const { return peer_; }
   std::string last_error() const { return last_error_; }
-  /* Wakes a reader or writer blocked on this connection in another thread. */
+  /* Sockets only: wakes a reader or writer blocked on this connection in
+   * another thread. A character device cannot be woken this way: pass a
+   * cancel fd to the blocking calls instead. */
   void shutdown();
 
  private:
@@ -94,4 +97,4 @@ class Listener {
   Address address_;
 };
 
-}  // namespace hxfr
+}  // namespace vmd::hxfr

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+namespace hxfr = vmd::hxfr;
 using hxfr::Address;
 using hxfr::Io;
 using hxfr::TransportKind;

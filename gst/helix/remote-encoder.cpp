@@ -1,0 +1,537 @@
+/* gst-vmdisplay: the client side of HXFR remote encoding (see remote-encoder.h). */
+#include "remote-encoder.h"
+
+#include "hxfr-parser.h"
+
+#include <glib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace vmd {
+
+namespace hx = vmd::hxfr;
+
+namespace {
+
+/* Helix's vsockenc sends session_id 1 for frames; hosts ignore it for FRAME_REQUEST. */
+constexpr uint16_t kFrameSession = 1;
+/* The reader polls this often when nothing is in flight (only to notice stop_fd). */
+constexpr int kIdlePollMs = 1000;
+
+int64_t now_us() { return g_get_monotonic_time(); }
+
+void signal_fd(int fd) {
+  uint64_t one = 1;
+  ssize_t r = write(fd, &one, sizeof one);
+  (void)r; /* an eventfd write only fails on counter overflow, which cannot happen here */
+}
+
+void drain_fd(int fd) {
+  uint64_t value;
+  ssize_t r = read(fd, &value, sizeof value);
+  (void)r; /* EAGAIN when it was not signalled: nothing to drain */
+}
+
+std::string caps_text(const PeerInfo &p) {
+  if (p.version < hx::kVersion2)
+    return "protocol v1 (no HELLO answer)";
+  return "protocol v" + std::to_string(p.version) + ", capabilities 0x" +
+         [](uint32_t v) {
+           char buf[16];
+           snprintf(buf, sizeof buf, "%x", v);
+           return std::string(buf);
+         }(p.capabilities);
+}
+
+}  // namespace
+
+RemoteEncoder::RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, LinkFn on_link)
+    : config_(std::move(config)),
+      on_result_(std::move(on_result)),
+      on_link_(std::move(on_link)),
+      stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      flush_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+RemoteEncoder::~RemoteEncoder() { stop(); }
+
+size_t RemoteEncoder::in_flight() {
+  std::lock_guard<std::mutex> guard(lock_);
+  return pending_.size();
+}
+
+bool RemoteEncoder::wait_for_slot() {
+  std::unique_lock<std::mutex> lock(lock_);
+  /* Each request has a deadline the reader enforces, so this wait ends; the bound below is
+   * only a guard against a bug turning into a hang. */
+  int64_t guard_until = now_us() + int64_t(config_.timeout_ms) * 3000 + 1000000;
+  while (!flushing_ && link_ && pending_.size() >= std::max(1u, config_.max_in_flight)) {
+    if (cond_.wait_for(lock, std::chrono::milliseconds(100)) == std::cv_status::timeout &&
+        now_us() > guard_until) {
+      fail_link_locked(link_, "no reply from the host encoder while waiting for a free slot");
+      break;
+    }
+  }
+  return !flushing_;
+}
+
+void RemoteEncoder::join_reader(std::unique_lock<std::mutex> &lock) {
+  if (!reader_.joinable())
+    return;
+  signal_fd(stop_fd_.get());
+  std::thread t = std::move(reader_);
+  lock.unlock();
+  t.join();
+  lock.lock();
+  drain_fd(stop_fd_.get());
+}
+
+bool RemoteEncoder::ensure_connected(PeerInfo *peer, std::string *why) {
+  std::unique_lock<std::mutex> lock(lock_);
+  if (flushing_) {
+    *why = "flushing";
+    return false;
+  }
+  if (link_) {
+    *peer = link_->peer;
+    return true;
+  }
+  join_reader(lock);
+  if (link_) { /* cannot happen (only this thread connects), kept for safety */
+    *peer = link_->peer;
+    return true;
+  }
+  int64_t now = now_us();
+  if (now < retry_at_us_) {
+    *why = "not connected to " + config_.address.text + " (next attempt in " +
+           std::to_string((retry_at_us_ - now) / 1000 + 1) + " ms)";
+    return false;
+  }
+  if (!connect_locked(lock, why))
+    return false;
+  *peer = link_->peer;
+  return true;
+}
+
+bool RemoteEncoder::connect_locked(std::unique_lock<std::mutex> &lock, std::string *why) {
+  bool report = !lost_reported_;
+  lock.unlock();
+  std::string error;
+  auto link = std::make_shared<Link>();
+  link->conn = hxfr::connect_to(config_.address, config_.timeout_ms, flush_fd_.get(), &error);
+  bool ok = link->conn != nullptr;
+  if (ok) {
+    link->peer.peer = link->conn->peer();
+    ok = hello(*link->conn, &link->peer, &error);
+  }
+  /* The configuration goes first on every connection: a new host session starts from its
+   * defaults. */
+  hx::ConfigRequest cfg;
+  bool have_cfg = false;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    cfg = config_req_;
+    have_cfg = have_config_;
+  }
+  if (ok && have_cfg) {
+    auto bytes = hx::encode(cfg, kFrameSession);
+    hxfr::Io io = link->conn->send_all(bytes.data(), bytes.size(), config_.timeout_ms,
+                                       flush_fd_.get());
+    if (io != hxfr::Io::Ok) {
+      error = std::string("sending CONFIG_REQ: ") + hxfr::io_name(io);
+      ok = false;
+    }
+  }
+  lock.lock();
+  if (ok && flushing_) {
+    ok = false;
+    error = "flushing";
+    report = false;
+  }
+  if (!ok) {
+    backoff_ms_ = backoff_ms_ ? std::min(backoff_ms_ * 2, config_.backoff_max_ms)
+                              : config_.backoff_initial_ms;
+    retry_at_us_ = now_us() + int64_t(backoff_ms_) * 1000;
+    /* connect_to's errors name the address already */
+    *why = link->conn ? config_.address.text + ": " + error : error;
+    if (report) {
+      lost_reported_ = true;
+      lock.unlock();
+      on_link_(true, *why);
+      lock.lock();
+    }
+    return false;
+  }
+  link_ = link;
+  backoff_ms_ = 0;
+  lost_reported_ = false;
+  force_keyframe_ = true;
+  config_dirty_ = false;
+  /* Leftover stop signal from the previous reader, if any, was drained in join_reader(). */
+  reader_ = std::thread(&RemoteEncoder::reader_main, this, link);
+  std::string text = "connected to " + config_.address.text + ", " + caps_text(link->peer);
+  lock.unlock();
+  on_link_(false, text);
+  lock.lock();
+  return true;
+}
+
+bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why) {
+  *peer = PeerInfo{hx::kVersion1, 0, hx::kDefaultMaxPayload, conn.peer()};
+  if (config_.hello_timeout_ms <= 0)
+    return true;
+  hx::Hello h;
+  h.capabilities = config_.capabilities;
+  auto bytes = hx::encode(h, 0);
+  hxfr::Io io = conn.send_all(bytes.data(), bytes.size(), config_.timeout_ms, flush_fd_.get());
+  if (io != hxfr::Io::Ok) {
+    *why = std::string("sending HELLO: ") + hxfr::io_name(io);
+    return false;
+  }
+  /* Header: nothing at all within the HELLO timeout means a v1 host. */
+  uint8_t hdr[hx::kHeaderSize];
+  size_t have = 0;
+  int64_t deadline = now_us() + int64_t(config_.hello_timeout_ms) * 1000;
+  while (have < sizeof hdr) {
+    int left_ms = int(std::max<int64_t>(0, (deadline - now_us()) / 1000));
+    if (have > 0)
+      left_ms = config_.timeout_ms; /* an answer has started: the normal reply bound */
+    size_t got = 0;
+    io = conn.recv_some(hdr + have, sizeof hdr - have, &got, left_ms, flush_fd_.get());
+    if (io == hxfr::Io::Timeout && have == 0)
+      return true; /* v1 peer */
+    if (io != hxfr::Io::Ok) {
+      *why = std::string("reading the HELLO answer: ") + hxfr::io_name(io);
+      return false;
+    }
+    have += got;
+  }
+  hx::Header header;
+  hx::Status st = hx::decode_header(hdr, &header);
+  if (st == hx::Status::kOk)
+    st = hx::check_header(header);
+  if (st != hx::Status::kOk) {
+    *why = std::string("bad answer to HELLO: ") + hx::status_name(st);
+    return false;
+  }
+  std::vector<uint8_t> payload(header.payload_size);
+  if (header.payload_size) {
+    io = conn.recv_all(payload.data(), payload.size(), config_.timeout_ms, flush_fd_.get());
+    if (io != hxfr::Io::Ok) {
+      *why = std::string("reading the HELLO answer: ") + hxfr::io_name(io);
+      return false;
+    }
+  }
+  if (header.type == hx::MsgType::kHelloResponse) {
+    hx::HelloResponse r;
+    if (hx::decode(header, hx::ByteView{payload.data(), payload.size()}, &r) != hx::Status::kOk) {
+      *why = "malformed HELLO_RESP";
+      return false;
+    }
+    peer->version = r.version;
+    peer->capabilities = r.capabilities & config_.capabilities;
+    peer->max_payload = r.max_payload;
+  }
+  /* ERROR (the earliest Helix host) or anything else: a v1 peer. */
+  return true;
+}
+
+void RemoteEncoder::fail_link_locked(const std::shared_ptr<Link> &link_ref,
+                                     const std::string &why) {
+  std::shared_ptr<Link> link = link_ref; /* link_ref may be link_ itself, reset below */
+  if (!link || link_ != link)
+    return;
+  link_.reset();
+  link->failure = why;
+  force_keyframe_ = true;
+  backoff_ms_ = backoff_ms_ ? std::min(backoff_ms_ * 2, config_.backoff_max_ms)
+                            : config_.backoff_initial_ms;
+  retry_at_us_ = now_us() + int64_t(backoff_ms_) * 1000;
+  link->conn->shutdown();
+  signal_fd(stop_fd_.get());
+  cond_.notify_all();
+}
+
+void RemoteEncoder::submit(uint64_t id, hx::FrameRequest m, const struct iovec *iov, int iovcnt,
+                           size_t pixel_bytes) {
+  std::unique_lock<std::mutex> lock(lock_);
+  if (!link_) {
+    lock.unlock();
+    drop(id, "not connected");
+    return;
+  }
+  std::shared_ptr<Link> link = link_;
+  m.force_keyframe = m.force_keyframe || force_keyframe_;
+  force_keyframe_ = false;
+  bool send_cfg = config_dirty_;
+  config_dirty_ = false;
+  hx::ConfigRequest cfg = config_req_;
+  /* Queued before it is sent so the reader can never see its answer first. The deadline
+   * covers the send and the reply; it is narrowed to the reply once the send is done. */
+  pending_.push_back(Pending{id, now_us() + int64_t(config_.timeout_ms) * 2000,
+                             m.resource_id != 0, false, {}});
+  lock.unlock();
+
+  hxfr::Io io = hxfr::Io::Ok;
+  std::string what;
+  if (send_cfg) {
+    auto bytes = hx::encode(cfg, kFrameSession);
+    io = link->conn->send_all(bytes.data(), bytes.size(), config_.timeout_ms, flush_fd_.get());
+    what = "sending CONFIG_REQ";
+  }
+  if (io == hxfr::Io::Ok) {
+    auto prefix = hx::encode_frame_request_prefix(m, kFrameSession, pixel_bytes);
+    if (prefix.empty()) {
+      io = hxfr::Io::Error;
+      what = "frame too large for HXFR";
+    } else {
+      std::vector<struct iovec> all;
+      all.reserve(size_t(iovcnt) + 1);
+      all.push_back({prefix.data(), prefix.size()});
+      for (int i = 0; i < iovcnt; i++)
+        all.push_back(iov[i]);
+      io = link->conn->send_all(all.data(), int(all.size()), config_.timeout_ms,
+                                flush_fd_.get());
+      what = "sending FRAME_REQUEST";
+    }
+  }
+
+  lock.lock();
+  if (io != hxfr::Io::Ok) {
+    std::string why = what + ": " + hxfr::io_name(io);
+    bool was_live = link_ == link;
+    fail_link_locked(link, why);
+    if (was_live && !flushing_) {
+      lost_reported_ = true;
+      lock.unlock();
+      on_link_(true, "connection to " + config_.address.text + " lost (" + why + ")");
+      return;
+    }
+    return;
+  }
+  for (auto &p : pending_) {
+    if (p.id == id && !p.skip) {
+      p.deadline_us = now_us() + int64_t(config_.timeout_ms) * 1000;
+      break;
+    }
+  }
+}
+
+void RemoteEncoder::drop(uint64_t id, const std::string &reason) {
+  std::unique_lock<std::mutex> lock(lock_);
+  force_keyframe_ = true; /* the next frame must not refer to this one */
+  if (!link_)
+    join_reader(lock); /* its last drops go first */
+  if (pending_.empty() && delivering_ == 0) {
+    lock.unlock();
+    EncodeResult r;
+    r.id = id;
+    r.dropped = true;
+    r.reason = reason;
+    on_result_(std::move(r));
+    return;
+  }
+  /* Frames before it are still in flight: the reader reports this one after them. */
+  pending_.push_back(Pending{id, 0, false, true, reason});
+}
+
+void RemoteEncoder::set_config(const hx::ConfigRequest &config) {
+  std::lock_guard<std::mutex> guard(lock_);
+  bool same = have_config_ && std::memcmp(&config, &config_req_, sizeof config) == 0;
+  config_req_ = config;
+  have_config_ = true;
+  if (!same)
+    config_dirty_ = true;
+}
+
+bool RemoteEncoder::wait_idle() {
+  std::unique_lock<std::mutex> lock(lock_);
+  while (!flushing_ && (!pending_.empty() || delivering_ > 0)) {
+    if (!link_ && reader_.joinable() && !pending_.empty() && delivering_ == 0) {
+      /* Only skipped frames are left and no reader will report them: do it here. */
+      join_reader(lock);
+      deliver_front_locked(lock);
+      continue;
+    }
+    cond_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  return !flushing_;
+}
+
+void RemoteEncoder::set_flushing(bool flushing) {
+  std::lock_guard<std::mutex> guard(lock_);
+  flushing_ = flushing;
+  if (flushing)
+    signal_fd(flush_fd_.get());
+  else
+    drain_fd(flush_fd_.get());
+  cond_.notify_all();
+}
+
+void RemoteEncoder::reset(const std::string &why) {
+  std::lock_guard<std::mutex> guard(lock_);
+  if (!link_)
+    return;
+  fail_link_locked(link_, why);
+  retry_at_us_ = 0;
+  backoff_ms_ = 0;
+}
+
+void RemoteEncoder::stop() {
+  std::unique_lock<std::mutex> lock(lock_);
+  if (link_)
+    fail_link_locked(link_, "stopping");
+  join_reader(lock);
+  deliver_front_locked(lock);
+  retry_at_us_ = 0;
+  backoff_ms_ = 0;
+  lost_reported_ = false;
+}
+
+/* Hands out, in order, the entries at the front that need no answer (skipped frames), or
+ * every entry when no link is left. Called with the lock held; releases it while calling. */
+void RemoteEncoder::deliver_front_locked(std::unique_lock<std::mutex> &lock) {
+  while (!pending_.empty() && (pending_.front().skip || !link_)) {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    delivering_++;
+    lock.unlock();
+    EncodeResult r;
+    r.id = p.id;
+    r.dropped = true;
+    r.used_resource_id = p.resource_id;
+    r.reason = p.skip ? p.reason : "connection closed";
+    on_result_(std::move(r));
+    lock.lock();
+    delivering_--;
+    cond_.notify_all();
+  }
+}
+
+void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
+  hx::Parser parser(hx::kDefaultMaxPayload);
+  std::string why;
+  bool report = true;
+  for (;;) {
+    int wait_ms = kIdlePollMs;
+    {
+      std::unique_lock<std::mutex> lock(lock_);
+      if (link_ != link) {
+        report = false;
+        why = "connection closed";
+        break;
+      }
+      deliver_front_locked(lock);
+      if (link_ != link) {
+        report = false;
+        why = "connection closed";
+        break;
+      }
+      if (!pending_.empty()) {
+        int64_t left = (pending_.front().deadline_us - now_us()) / 1000;
+        if (left < 0) {
+          why = "no reply from the host encoder within " + std::to_string(config_.timeout_ms) +
+                " ms";
+          break;
+        }
+        wait_ms = int(std::min<int64_t>(left + 1, kIdlePollMs));
+      }
+    }
+    hx::Parser::Space space = parser.prepare();
+    size_t got = 0;
+    hxfr::Io io = link->conn->recv_some(space.data, space.size, &got, wait_ms, stop_fd_.get());
+    if (io == hxfr::Io::Timeout)
+      continue;
+    if (io == hxfr::Io::Cancelled) {
+      report = false;
+      why = "connection closed";
+      break;
+    }
+    if (io != hxfr::Io::Ok) {
+      why = "connection to " + config_.address.text + " lost (" + hxfr::io_name(io) + ")";
+      break;
+    }
+    parser.commit(got);
+    if (parser.failed()) {
+      why = "malformed message from the host: " + parser.error_detail();
+      break;
+    }
+    if (!parser.ready())
+      continue;
+    hx::Message msg = parser.take();
+    EncodeResult r;
+    if (msg.header.type == hx::MsgType::kFrameResponse) {
+      hx::FrameResponse resp;
+      hx::decode(msg.header, msg.view(), &resp); /* validated by the parser */
+      r.keyframe = resp.is_keyframe;
+      size_t total = 0;
+      for (auto &n : resp.nals)
+        total += n.size;
+      r.data.reserve(total);
+      for (auto &n : resp.nals)
+        r.data.insert(r.data.end(), n.data, n.data + n.size);
+      r.dropped = r.data.empty();
+      if (r.dropped)
+        r.reason = "the host returned no data for this frame";
+    } else if (msg.header.type == hx::MsgType::kError) {
+      hx::Error err;
+      hx::decode(msg.header, msg.view(), &err);
+      r.dropped = true;
+      r.error_code = err.code;
+      r.reason = "host error " + std::to_string(err.code) + ": " + err.message;
+    } else {
+      continue; /* HELLO_RESP arriving late, CONFIG_RESP, PONG, unknown types: skipped */
+    }
+    std::unique_lock<std::mutex> lock(lock_);
+    if (link_ != link)
+      continue; /* reset meanwhile: the exit path reports the frames */
+    deliver_front_locked(lock);
+    if (pending_.empty())
+      continue; /* an answer nobody asked for */
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    r.id = p.id;
+    r.used_resource_id = p.resource_id;
+    if (r.dropped) /* lost frames break the reference chain downstream */
+      force_keyframe_ = true;
+    delivering_++;
+    lock.unlock();
+    on_result_(std::move(r));
+    lock.lock();
+    delivering_--;
+    cond_.notify_all();
+  }
+
+  std::unique_lock<std::mutex> lock(lock_);
+  bool was_live = link_ == link;
+  fail_link_locked(link, why);
+  if (!was_live && !link->failure.empty())
+    why = link->failure; /* closed by someone else: their reason names the frames' loss */
+  if (was_live && report && !flushing_)
+    lost_reported_ = true;
+  else
+    report = false;
+  /* Every frame still in flight on this link is lost, in order. */
+  while (!pending_.empty()) {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    delivering_++;
+    lock.unlock();
+    EncodeResult r;
+    r.id = p.id;
+    r.dropped = true;
+    r.used_resource_id = p.resource_id;
+    r.reason = p.skip ? p.reason : why;
+    on_result_(std::move(r));
+    lock.lock();
+    delivering_--;
+  }
+  cond_.notify_all();
+  lock.unlock();
+  if (report)
+    on_link_(true, why);
+}
+
+}  // namespace vmd

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <exception>
+#include <mutex>
 #include <vector>
 
 namespace vmd {
@@ -116,12 +117,15 @@ struct DisplayClient::Session {
   GObjectPtr<GDBusConnection> listener;  /* private connection QEMU calls us on */
   std::string peer;                      /* unique bus name; empty in p2p */
   std::string vm_name;
-  guint reg_listener = 0, reg_map = 0;
+  guint reg_listener = 0, reg_map = 0, filter = 0;
+  DisplayClient::FastPath *fast = nullptr; /* owned by GDBus through the filter */
   gulong closed_qemu = 0, closed_listener = 0;
   bool lost = false;
 
   ~Session() {
     if (listener) {
+      if (filter)
+        g_dbus_connection_remove_filter(listener.get(), filter);
       if (reg_listener)
         g_dbus_connection_unregister_object(listener.get(), reg_listener);
       if (reg_map)
@@ -164,28 +168,40 @@ void DisplayClient::Session::on_method(GDBusConnection *connection, const gchar 
                                        const gchar *path, const gchar *iface, const gchar *method,
                                        GVariant *params, GDBusMethodInvocation *inv,
                                        gpointer data) {
-  /* No C++ exception may cross back into GDBus (e.g. bad_alloc for a huge
-   * surface): turn it into an error reply and a stream error. */
-  try {
-    handle_method(connection, sender, path, iface, method, params, inv, data);
-  } catch (const std::exception &e) {
-    Session *self = static_cast<Session *>(data);
-    std::string what = std::string("qemudbussrc could not handle ") + method + ": " + e.what();
-    self->owner->store_.fail(what);
-    g_dbus_method_invocation_return_dbus_error(inv, "org.qemu.Display1.Error.Failed", what.c_str());
-  }
+  handle_method(connection, sender, path, iface, method, params, inv, data);
 }
 
-void DisplayClient::Session::handle_method(GDBusConnection *, const gchar *, const gchar *,
-                                           const gchar *iface, const gchar *method,
-                                           GVariant *params, GDBusMethodInvocation *inv,
-                                           gpointer data) {
-  Session *self = static_cast<Session *>(data);
-  DisplayClient *client = self->owner;
-  FrameStore &store = client->store_;
+namespace {
+
+using LogLines = std::vector<std::pair<LogLevel, std::string>>;
+
+/* The argument signature of each display call we implement, or nullptr. */
+const char *listener_signature(const char *iface, const char *method) {
+  static const struct {
+    const char *iface, *method, *signature;
+  } kCalls[] = {
+      {kListenerIface, "Scanout", "uuuuay"},
+      {kListenerIface, "Update", "iiiiuuay"},
+      {kListenerIface, "ScanoutDMABUF", "huuuutb"},
+      {kListenerIface, "UpdateDMABUF", "iiii"},
+      {kListenerIface, "Disable", ""},
+      {kListenerIface, "MouseSet", "iii"},
+      {kListenerIface, "CursorDefine", "iiiiay"},
+      {kMapIface, "ScanoutMap", "huuuuu"},
+      {kMapIface, "UpdateMap", "iiii"},
+  };
+  for (const auto &c : kCalls) {
+    if (g_str_equal(iface, c.iface) && g_str_equal(method, c.method))
+      return c.signature;
+  }
+  return nullptr;
+}
+
+/* Applies one display call (signature already checked) to the store. */
+Verdict apply_listener_call(FrameStore &store, const char *iface, const char *method,
+                            GVariant *params, GUnixFDList *fds, LogLines *logs) {
   const int64_t now = g_get_monotonic_time();
   Verdict v;
-
   if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Scanout")) {
     guint32 w, h, stride, fmt;
     GVariant *bytes = nullptr;
@@ -198,7 +214,7 @@ void DisplayClient::Session::handle_method(GDBusConnection *, const gchar *, con
     });
     v = store.scanout(w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now, std::move(hold));
     if (v.applied)
-      client->log_(LogLevel::Info, "Scanout " + std::to_string(w) + "x" + std::to_string(h));
+      logs->emplace_back(LogLevel::Info, "Scanout " + std::to_string(w) + "x" + std::to_string(h));
   } else if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Update")) {
     gint32 x, y, w, h;
     guint32 stride, fmt;
@@ -218,15 +234,11 @@ void DisplayClient::Session::handle_method(GDBusConnection *, const gchar *, con
     v = Verdict{false, msg};
   } else if (g_str_equal(iface, kListenerIface) && g_str_equal(method, "Disable")) {
     store.disable();
-    client->log_(LogLevel::Info, "QEMU disabled the display; waiting for the next scanout");
-  } else if (g_str_equal(iface, kListenerIface) &&
-             (g_str_equal(method, "MouseSet") || g_str_equal(method, "CursorDefine"))) {
-    /* The guest cursor is not composited into frames yet. */
+    logs->emplace_back(LogLevel::Info, "QEMU disabled the display; waiting for the next scanout");
   } else if (g_str_equal(iface, kMapIface) && g_str_equal(method, "ScanoutMap")) {
     gint32 handle;
     guint32 offset, w, h, stride, fmt;
     g_variant_get(params, "(huuuuu)", &handle, &offset, &w, &h, &stride, &fmt);
-    GUnixFDList *fds = g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(inv));
     UniqueFd fd;
     if (fds && handle >= 0 && handle < g_unix_fd_list_get_length(fds))
       fd.reset(g_unix_fd_list_get(fds, handle, nullptr));
@@ -235,27 +247,117 @@ void DisplayClient::Session::handle_method(GDBusConnection *, const gchar *, con
     else
       v = store.scanout_map(std::move(fd), offset, w, h, stride, fmt, now);
     if (v.applied)
-      client->log_(LogLevel::Info, "ScanoutMap " + std::to_string(w) + "x" + std::to_string(h));
+      logs->emplace_back(LogLevel::Info, "ScanoutMap " + std::to_string(w) + "x" + std::to_string(h));
   } else if (g_str_equal(iface, kMapIface) && g_str_equal(method, "UpdateMap")) {
     gint32 x, y, w, h;
     g_variant_get(params, "(iiii)", &x, &y, &w, &h);
     v = store.update_map(x, y, w, h, now);
-  } else {
+  }
+  /* MouseSet, CursorDefine: the guest cursor is not composited into frames yet. */
+  if (!v.message.empty())
+    logs->emplace_back(v.applied ? LogLevel::Debug : LogLevel::Warning, v.message);
+  return v;
+}
+
+/* No C++ exception may cross back into GDBus (e.g. bad_alloc for a huge
+ * surface): it becomes a refused call and a stream error. */
+Verdict apply_listener_call_safely(FrameStore &store, const char *iface, const char *method,
+                                   GVariant *params, GUnixFDList *fds, LogLines *logs) {
+  try {
+    return apply_listener_call(store, iface, method, params, fds, logs);
+  } catch (const std::exception &e) {
+    std::string what = std::string("qemudbussrc could not handle ") + method + ": " + e.what();
+    store.fail(what);
+    return Verdict{false, what};
+  }
+}
+
+}  // namespace
+
+/* State the filter needs on GDBus's worker thread. GDBus frees it (through
+ * the destroy notify) only once the filter can no longer run, so it owns a
+ * reference to the store rather than pointing into the client. */
+struct DisplayClient::FastPath {
+  std::shared_ptr<FrameStore> store;
+  GMainContext *context; /* to wake our thread for the log lines */
+  std::mutex lock;
+  LogLines logs;
+
+  FastPath(std::shared_ptr<FrameStore> s, GMainContext *ctx)
+      : store(std::move(s)), context(g_main_context_ref(ctx)) {}
+  ~FastPath() { g_main_context_unref(context); }
+
+  static GDBusMessage *filter(GDBusConnection *connection, GDBusMessage *message,
+                              gboolean incoming, gpointer data) {
+    if (!incoming || g_dbus_message_get_message_type(message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+      return message;
+    const char *path = g_dbus_message_get_path(message);
+    const char *iface = g_dbus_message_get_interface(message);
+    const char *method = g_dbus_message_get_member(message);
+    if (!path || !iface || !method || !g_str_equal(path, kListenerPath))
+      return message;
+    const char *want = listener_signature(iface, method);
+    const char *have = g_dbus_message_get_signature(message);
+    if (!want || !g_str_equal(want, have ? have : ""))
+      return message; /* GDBus answers UnknownMethod / InvalidArgs itself */
+
+    FastPath *self = static_cast<FastPath *>(data);
+    GVariant *body = g_dbus_message_get_body(message);
+    GVariantPtr empty(body ? nullptr : g_variant_ref_sink(g_variant_new("()")));
+    LogLines logs;
+    Verdict v = apply_listener_call_safely(*self->store, iface, method, body ? body : empty.get(),
+                                           g_dbus_message_get_unix_fd_list(message), &logs);
+    if (!(g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
+      /* For ScanoutMap an error makes QEMU fall back to Scanout copies. */
+      GObjectPtr<GDBusMessage> reply(
+          v.applied ? g_dbus_message_new_method_reply(message)
+                    : g_dbus_message_new_method_error_literal(message, kInvalidError,
+                                                              v.message.c_str()));
+      g_dbus_connection_send_message(connection, reply.get(), G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+                                     nullptr, nullptr);
+    }
+    if (!logs.empty()) {
+      std::lock_guard<std::mutex> guard(self->lock);
+      /* Bounded: a flood of bad messages keeps the first lines only. */
+      for (auto &line : logs) {
+        if (self->logs.size() < 64)
+          self->logs.push_back(std::move(line));
+      }
+      g_main_context_wakeup(self->context);
+    }
+    g_object_unref(message);
+    return nullptr; /* consumed */
+  }
+};
+
+void DisplayClient::Session::handle_method(GDBusConnection *, const gchar *, const gchar *,
+                                           const gchar *iface, const gchar *method,
+                                           GVariant *params, GDBusMethodInvocation *inv,
+                                           gpointer data) {
+  /* Reached only if the filter let a call through (it handles every display
+   * call with the right signature); kept so both paths behave the same. */
+  Session *self = static_cast<Session *>(data);
+  DisplayClient *client = self->owner;
+  if (!listener_signature(iface, method)) {
     g_dbus_method_invocation_return_error(inv, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
                                           "%s.%s is not implemented", iface, method);
     return;
   }
-
-  if (!v.message.empty())
-    client->log_(v.applied ? LogLevel::Debug : LogLevel::Warning, v.message);
+  LogLines logs;
+  Verdict v = apply_listener_call_safely(
+      *client->store_, iface, method, params,
+      g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(inv)), &logs);
+  for (const auto &line : logs)
+    client->log_(line.first, line.second);
   if (v.applied)
     g_dbus_method_invocation_return_value(inv, nullptr);
-  else /* for ScanoutMap this makes QEMU fall back to Scanout copies */
+  else
     g_dbus_method_invocation_return_dbus_error(inv, kInvalidError, v.message.c_str());
 }
 
-DisplayClient::DisplayClient(DisplayClientConfig config, FrameStore &store, DisplayLogger log)
-    : config_(std::move(config)), store_(store), log_(std::move(log)) {}
+DisplayClient::DisplayClient(DisplayClientConfig config, std::shared_ptr<FrameStore> store,
+                             DisplayLogger log)
+    : config_(std::move(config)), store_(std::move(store)), log_(std::move(log)) {}
 
 DisplayClient::~DisplayClient() { stop(); }
 
@@ -625,6 +727,12 @@ bool DisplayClient::connect_once(std::string *error, bool *fatal) {
                                               G_CALLBACK(Session::on_closed), session.get());
   session->closed_qemu = g_signal_connect(session->qemu.get(), "closed",
                                           G_CALLBACK(Session::on_closed), session.get());
+  auto fast = std::make_unique<FastPath>(store_, context_);
+  session->fast = fast.get();
+  /* GDBus owns it from here and frees it once the filter cannot run any more. */
+  session->filter = g_dbus_connection_add_filter(
+      session->listener.get(), FastPath::filter, fast.release(),
+      [](gpointer p) { std::unique_ptr<FastPath> owned(static_cast<FastPath *>(p)); });
   g_dbus_connection_start_message_processing(session->listener.get());
 
   log_(LogLevel::Info, "listening to console " + std::to_string(config_.console) + " of VM '" +
@@ -636,8 +744,23 @@ bool DisplayClient::connect_once(std::string *error, bool *fatal) {
 void DisplayClient::serve() {
   /* Every listener call is dispatched from here; QEMU's closing of either
    * connection flags the session as lost. */
-  while (!stopping_ && !session_->lost)
+  while (!stopping_ && !session_->lost) {
     g_main_context_iteration(context_, TRUE);
+    drain_fast_logs();
+  }
+  drain_fast_logs();
+}
+
+void DisplayClient::drain_fast_logs() {
+  if (!session_ || !session_->fast)
+    return;
+  LogLines lines;
+  {
+    std::lock_guard<std::mutex> guard(session_->fast->lock);
+    lines.swap(session_->fast->logs);
+  }
+  for (const auto &line : lines)
+    log_(line.first, line.second);
 }
 
 void DisplayClient::thread_main() {
@@ -654,17 +777,17 @@ void DisplayClient::thread_main() {
         break;
       if (!config_.reconnect) {
         log_(LogLevel::Info, "QEMU closed the display connection; ending the stream");
-        store_.connection_lost(false);
+        store_->connection_lost(false);
         break;
       }
       log_(LogLevel::Info, "QEMU closed the display connection; waiting for it to come back");
-      store_.connection_lost(true);
+      store_->connection_lost(true);
     } else {
       session_.reset();
       if (stopping_)
         break;
       if (fatal || !config_.reconnect) {
-        store_.fail(error);
+        store_->fail(error);
         break;
       }
       if (error != last_error)

@@ -6,6 +6,11 @@
  * message into a FrameStore. When QEMU goes away it either ends the stream
  * or, with reconnect, waits for QEMU to come back. The streaming thread never
  * touches D-Bus.
+ *
+ * Display calls are applied by a GDBus filter on GDBus's own worker thread,
+ * in arrival order, as soon as the message is parsed: no hop through our
+ * thread's main loop for each update. Everything else (handshakes, property
+ * reads, connection state) runs on our thread.
  */
 #pragma once
 
@@ -36,7 +41,7 @@ using DisplayLogger = std::function<void(LogLevel, const std::string &)>;
 
 class DisplayClient {
  public:
-  DisplayClient(DisplayClientConfig config, FrameStore &store, DisplayLogger log);
+  DisplayClient(DisplayClientConfig config, std::shared_ptr<FrameStore> store, DisplayLogger log);
   ~DisplayClient();
   DisplayClient(const DisplayClient &) = delete;
   DisplayClient &operator=(const DisplayClient &) = delete;
@@ -50,15 +55,17 @@ class DisplayClient {
 
   /* Opaque D-Bus state; public only so the C callbacks can reach it. */
   struct Session;
+  struct FastPath;
 
  private:
   void thread_main();
   bool connect_once(std::string *error, bool *fatal);
   void serve();
+  void drain_fast_logs();
   void pause(int ms);
 
   DisplayClientConfig config_;
-  FrameStore &store_;
+  std::shared_ptr<FrameStore> store_;
   DisplayLogger log_;
   std::atomic<bool> stopping_{false};
   GMainContext *context_ = nullptr;

@@ -161,7 +161,7 @@ static gboolean gst_qemu_dbus_src_start(GstBaseSrc *base) {
   config.reconnect = priv->settings.reconnect;
   priv->store = std::make_shared<vmd::FrameStore>();
   priv->client = std::make_unique<vmd::DisplayClient>(
-      config, *priv->store,
+      config, priv->store,
       [self](vmd::LogLevel level, const std::string &msg) { log_from_client(self, level, msg); });
   priv->generation = 0;
   priv->last_push_us = 0;

@@ -1,0 +1,421 @@
+/* gst-vmdisplay: one connected HXFR client of helixframesrv. */
+#include "frame-server-client.h"
+
+#include <gst/video/video.h>
+
+GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
+#define GST_CAT_DEFAULT helix_frame_server_debug
+
+namespace vmd::helix {
+
+namespace hx = vmd::hxfr;
+
+namespace {
+
+/* An upload's layout as GStreamer sees it: format, and each plane's offset and stride as the
+ * wire defines them (docs/protocol.md, "Pixel data"). */
+struct UploadLayout {
+  GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
+  guint n_planes = 1;
+  gsize offset[GST_VIDEO_MAX_PLANES] = {};
+  gint stride[GST_VIDEO_MAX_PLANES] = {};
+};
+
+bool upload_layout(uint32_t fourcc, uint32_t height, uint32_t stride, UploadLayout *out) {
+  out->stride[0] = gint(stride);
+  switch (fourcc) {
+    case hx::format::kAR24:
+      out->format = GST_VIDEO_FORMAT_BGRA;
+      return true;
+    case hx::format::kAB24:
+      out->format = GST_VIDEO_FORMAT_RGBA;
+      return true;
+    case hx::format::kXR24:
+      out->format = GST_VIDEO_FORMAT_BGRx;
+      return true;
+    case hx::format::kXB24:
+      out->format = GST_VIDEO_FORMAT_RGBx;
+      return true;
+    case hx::format::kNV12:
+      out->format = GST_VIDEO_FORMAT_NV12;
+      out->n_planes = 2;
+      out->offset[1] = gsize(stride) * height;
+      out->stride[1] = gint(stride);
+      return true;
+    case hx::format::kYU12: {
+      out->format = GST_VIDEO_FORMAT_I420;
+      out->n_planes = 3;
+      gsize cstride = (stride + 1) / 2, cheight = (height + 1) / 2;
+      out->offset[1] = gsize(stride) * height;
+      out->stride[1] = gint(cstride);
+      out->offset[2] = out->offset[1] + cstride * cheight;
+      out->stride[2] = gint(cstride);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+std::string fourcc_text(uint32_t f) {
+  char s[5];
+  for (int i = 0; i < 4; i++) {
+    char c = char((f >> (8 * i)) & 0xff);
+    s[i] = g_ascii_isprint(c) ? c : '?';
+  }
+  s[4] = 0;
+  return s;
+}
+
+}  // namespace
+
+ClientSession::ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn,
+                             EncoderChoice encoder, uint32_t max_payload,
+                             std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd)
+    : id_(id),
+      conn_(std::move(conn)),
+      encoder_choice_(std::move(encoder)),
+      max_payload_(max_payload),
+      scanouts_(std::move(scanouts)),
+      cancel_fd_(cancel_fd) {}
+
+ClientSession::~ClientSession() {
+  if (thread_) {
+    shutdown();
+    thread_->join();
+  }
+}
+
+void ClientSession::start() {
+  thread_ = std::make_unique<std::thread>([this] { run(); });
+}
+
+void ClientSession::shutdown() {
+  conn_->shutdown();
+}
+
+uint16_t ClientSession::reply_session(uint16_t request_session) const {
+  /* Helix's host answers every FRAME_REQUEST with session 1; v2 peers get theirs back. */
+  return version_ >= 2 ? request_session : 1;
+}
+
+bool ClientSession::send(const std::vector<uint8_t> &bytes) {
+  if (bytes.empty())
+    return false;
+  std::lock_guard<std::mutex> g(send_lock_);
+  hxfr::Io io = conn_->send_all(bytes.data(), bytes.size(), kSendTimeoutMs, cancel_fd_);
+  if (io != hxfr::Io::Ok) {
+    GST_WARNING("client %" G_GUINT64_FORMAT " (%s): send failed (%s%s%s): closing", id_,
+                conn_->peer().c_str(), hxfr::io_name(io), conn_->last_error().empty() ? "" : ": ",
+                conn_->last_error().c_str());
+    return false;
+  }
+  return true;
+}
+
+bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t session) {
+  hx::Error e;
+  e.code = code;
+  e.message = text;
+  return send(hx::encode(e, session));
+}
+
+void ClientSession::run() {
+  hx::Parser parser(max_payload_);
+  for (;;) {
+    if (parser.ready()) {
+      if (!handle(parser.take()))
+        break;
+      continue;
+    }
+    if (parser.failed()) {
+      GST_WARNING("client %" G_GUINT64_FORMAT " (%s): malformed message (%s): closing", id_,
+                  conn_->peer().c_str(), parser.error_detail().c_str());
+      send_error(hx::error_code::kInvalidMsg,
+                 std::string("invalid message: ") + parser.error_detail(), version_ >= 2 ? 0 : 1);
+      break;
+    }
+    hx::Parser::Space space = parser.prepare();
+    size_t got = 0;
+    hxfr::Io io = conn_->recv_some(space.data, space.size, &got, kRecvPollMs, cancel_fd_);
+    if (io == hxfr::Io::Timeout)
+      continue;
+    if (io != hxfr::Io::Ok) {
+      if (io == hxfr::Io::Closed && parser.at_boundary())
+        GST_INFO("client %" G_GUINT64_FORMAT " (%s) disconnected", id_, conn_->peer().c_str());
+      else if (io != hxfr::Io::Cancelled)
+        GST_WARNING("client %" G_GUINT64_FORMAT
+                    " (%s): connection ended inside a message "
+                    "(%s%s%s)",
+                    id_, conn_->peer().c_str(), hxfr::io_name(io),
+                    conn_->last_error().empty() ? "" : ": ", conn_->last_error().c_str());
+      break;
+    }
+    parser.commit(got);
+  }
+  if (subscriber_)
+    subscriber_->close();
+  if (sender_thread_)
+    sender_thread_->join();
+  encoder_.reset(); /* the pipeline is torn down on this thread */
+  conn_->shutdown();
+  finished_ = true;
+}
+
+bool ClientSession::handle(hx::Message msg) {
+  const hx::Header &h = msg.header;
+  bool first = first_message_;
+  first_message_ = false;
+  GST_LOG("client %" G_GUINT64_FORMAT ": %s, %u bytes", id_, hx::msg_type_name(h.type),
+          h.payload_size);
+  switch (h.type) {
+    case hx::MsgType::kHello: {
+      if (!first) {
+        /* A host treats a client that did not start with HELLO as v1 for good; v1 hosts
+         * skip the type, so we do too. */
+        GST_DEBUG("client %" G_GUINT64_FORMAT ": late HELLO ignored", id_);
+        return true;
+      }
+      hx::Hello hello;
+      if (hx::decode(h, msg.view(), &hello) != hx::Status::kOk) {
+        send_error(hx::error_code::kInvalidMsg, "invalid HELLO", 0);
+        return false;
+      }
+      hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
+      version_ = r.version;
+      caps_ = r.capabilities;
+      GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted", id_, version_,
+               caps_);
+      return send(hx::encode(r, 0));
+    }
+    case hx::MsgType::kPing:
+      return send(hx::encode(hx::Pong{}, h.session_id));
+    case hx::MsgType::kFrameRequest:
+      return handle_frame_request(std::move(msg));
+    case hx::MsgType::kKeyframeRequest:
+      if (encoder_)
+        encoder_->request_keyframe();
+      if (subscriber_)
+        scanouts_->request_stream_keyframe(subscriber_->scanout());
+      return true;
+    case hx::MsgType::kConfigRequest: {
+      hx::ConfigRequest c;
+      if (hx::decode(h, msg.view(), &c) != hx::Status::kOk) {
+        send_error(hx::error_code::kInvalidMsg, "invalid CONFIG_REQ", reply_session(h.session_id));
+        return false;
+      }
+      return handle_config(c, h.session_id);
+    }
+    case hx::MsgType::kEnableScanout: {
+      hx::EnableScanout e;
+      if (hx::decode(h, msg.view(), &e) != hx::Status::kOk)
+        return false;
+      /* We cannot plug a display into the guest. A scanout that already feeds one of our
+       * sink pads is "enabled" already; anything else is refused. */
+      hx::ScanoutResponse r;
+      r.scanout_id = e.scanout_id;
+      r.success = scanouts_->exists(e.scanout_id);
+      r.connector = "Virtual-" + std::to_string(uint64_t(e.scanout_id) + 1);
+      return send(hx::encode(r, h.session_id));
+    }
+    case hx::MsgType::kDisableScanout: {
+      hx::DisableScanout d;
+      if (hx::decode(h, msg.view(), &d) != hx::Status::kOk)
+        return false;
+      hx::ScanoutResponse r; /* we cannot unplug the guest's display: refused */
+      r.scanout_id = d.scanout_id;
+      r.success = false;
+      r.connector = "Virtual-" + std::to_string(uint64_t(d.scanout_id) + 1);
+      return send(hx::encode(r, h.session_id));
+    }
+    case hx::MsgType::kSubscribe: {
+      hx::Subscribe sub;
+      if (hx::decode(h, msg.view(), &sub) != hx::Status::kOk)
+        return false;
+      return handle_subscribe(sub, h.session_id);
+    }
+    default:
+      /* Unknown types, and host-to-client types a client should not send: skipped, as
+       * Helix's host does (this is what keeps v1 and v2 peers compatible). */
+      GST_DEBUG("client %" G_GUINT64_FORMAT ": skipping %s (0x%02x)", id_,
+                hx::msg_type_name(h.type), unsigned(h.type));
+      return true;
+  }
+}
+
+bool ClientSession::handle_config(const hx::ConfigRequest &c, uint16_t session) {
+  if (c.bitrate_bps)
+    bitrate_bps_ = c.bitrate_bps;
+  if (c.fps_num && c.fps_den) {
+    fps_num_ = c.fps_num;
+    fps_den_ = c.fps_den;
+  }
+  if (c.profile)
+    profile_ = c.profile;
+  if (subscriber_ && c.bitrate_bps) /* Helix: applied to the subscribed scanout */
+    scanouts_->set_stream_bitrate(subscriber_->scanout(), c.bitrate_bps);
+  if (encoder_) {
+    encoder_->set_bitrate(bitrate_bps_);
+    encoder_->set_framerate(fps_num_, fps_den_);
+    encoder_->set_profile(profile_);
+  }
+  GST_INFO("client %" G_GUINT64_FORMAT ": CONFIG_REQ bitrate %u bit/s, %u/%u fps, profile %u", id_,
+           c.bitrate_bps, c.fps_num, c.fps_den, c.profile);
+  if (!has_cap(hx::cap::kConfigResponse))
+    return true; /* v1: no reply */
+  hx::ConfigResponse r;
+  r.applied = c;
+  r.applied.bitrate_bps = bitrate_bps_;
+  r.applied.fps_num = fps_num_;
+  r.applied.fps_den = fps_den_;
+  r.applied.profile = (profile_ == 66 || profile_ == 77 || profile_ == 100) ? profile_ : 0;
+  r.applied.level_x10 = 0; /* the encoder picks the level */
+  r.applied.realtime = true;
+  return send(hx::encode(r, session));
+}
+
+bool ClientSession::handle_subscribe(const hx::Subscribe &sub, uint16_t session) {
+  hx::SubscribeResponse r;
+  r.scanout_id = sub.scanout_id;
+  /* One subscription per connection (Helix's clients open one connection per stream). */
+  if (subscriber_) {
+    GST_INFO("client %" G_GUINT64_FORMAT ": second SUBSCRIBE (scanout %u) refused", id_,
+             sub.scanout_id);
+    return send(hx::encode(r, session));
+  }
+  auto subscriber = std::make_shared<Subscriber>(sub.scanout_id, [this] {
+    GST_WARNING("client %" G_GUINT64_FORMAT
+                " (%s): subscriber stayed %d ms behind: "
+                "disconnecting",
+                id_, conn_->peer().c_str(), kBehindLimitMs);
+    conn_->shutdown();
+  });
+  /* The answer goes out before the first frame can: the stream starts after this send. */
+  r.success = scanouts_->exists(sub.scanout_id);
+  if (!send(hx::encode(r, session)))
+    return false;
+  if (!r.success) {
+    GST_INFO("client %" G_GUINT64_FORMAT
+             ": SUBSCRIBE to scanout %u refused: no sink pad "
+             "sink_%u",
+             id_, sub.scanout_id, sub.scanout_id);
+    return true;
+  }
+  if (!scanouts_->subscribe(sub.scanout_id, subscriber, encoder_choice_))
+    return true; /* the pad went away in between: no frames will come */
+  subscriber_ = subscriber;
+  sender_thread_ = std::make_unique<std::thread>([this] { sender_loop(); });
+  GST_INFO("client %" G_GUINT64_FORMAT ": subscribed to scanout %u", id_, sub.scanout_id);
+  return true;
+}
+
+void ClientSession::sender_loop() {
+  const uint16_t session = uint16_t(subscriber_->scanout());
+  for (;;) {
+    bool too_slow = false;
+    std::shared_ptr<const StreamFrame> f = subscriber_->next(kRecvPollMs, &too_slow);
+    if (too_slow)
+      return; /* the connection was shut down by the stream (on_too_slow) */
+    if (!f) {
+      if (subscriber_->closed())
+        return;
+      continue;
+    }
+    hx::FrameResponse r;
+    r.pts_ns = f->pts_ns;
+    r.dts_ns = f->pts_ns;
+    r.is_keyframe = f->keyframe;
+    r.nals.push_back(hx::ByteView{f->data.data(), f->data.size()});
+    if (!send(hx::encode(r, session))) {
+      conn_->shutdown();
+      return;
+    }
+  }
+}
+
+bool ClientSession::handle_frame_request(hx::Message msg) {
+  const uint16_t session = reply_session(msg.header.session_id);
+  hx::FrameRequest req;
+  if (hx::decode(msg.header, msg.view(), &req) != hx::Status::kOk) { /* parser checked it */
+    send_error(hx::error_code::kInvalidMsg, "invalid FRAME_REQUEST", session);
+    return false;
+  }
+
+  GstBuffer *buffer = nullptr;
+  GstVideoInfo info;
+  if (req.pixels.size) {
+    UploadLayout layout;
+    uint32_t format = req.format;
+    bool known = upload_layout(format, req.height, req.stride, &layout);
+    if (!known && version_ < 2) {
+      /* Helix's host encodes any format it does not know as AR24. */
+      format = hx::format::kAR24;
+      known = upload_layout(format, req.height, req.stride, &layout);
+      std::optional<uint64_t> need =
+          hx::pixel_bytes_needed(format, req.width, req.height, req.stride);
+      if (!need || req.pixels.size < *need)
+        known = false;
+    }
+    if (!known) {
+      GST_WARNING("client %" G_GUINT64_FORMAT
+                  ": pixel format %s (0x%08x) unknown or too "
+                  "few bytes: closing",
+                  id_, fourcc_text(req.format).c_str(), req.format);
+      send_error(hx::error_code::kInvalidMsg,
+                 "unsupported pixel format " + fourcc_text(req.format) +
+                     " (use AR24, AB24, NV12, or with EXTRA_FORMATS XR24, XB24, YU12)",
+                 session);
+      return false;
+    }
+    gst_video_info_set_format(&info, layout.format, req.width, req.height);
+    /* Zero copy: the buffer wraps the received payload and owns it from here. */
+    auto *holder = new hx::Payload(std::move(msg.payload));
+    buffer = gst_buffer_new_wrapped_full(
+        GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(req.pixels.data), req.pixels.size, 0,
+        req.pixels.size, holder, [](gpointer p) { delete static_cast<hx::Payload *>(p); });
+    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, layout.format, req.width,
+                                   req.height, layout.n_planes, layout.offset, layout.stride);
+  } else {
+    /* Resource ID / scanout: Helix's host encodes its own copy of scanout 0 whatever the
+     * resource ID says; v2 peers name the scanout in session_id. */
+    uint32_t scanout = version_ >= 2 ? msg.header.session_id : 0;
+    GstSample *sample = scanouts_->latest(scanout);
+    if (!sample)
+      return send_error(hx::error_code::kResourceNotFound,
+                        "no frame yet for scanout " + std::to_string(scanout), session);
+    GstCaps *caps = gst_sample_get_caps(sample);
+    GstBuffer *b = gst_sample_get_buffer(sample);
+    if (!caps || !b || !gst_video_info_from_caps(&info, caps)) {
+      gst_sample_unref(sample);
+      return send_error(hx::error_code::kInternal,
+                        "scanout " + std::to_string(scanout) + " has no usable frame", session);
+    }
+    /* A new buffer sharing the memory (read-only): timestamps are ours to set. */
+    buffer =
+        gst_buffer_copy_region(b, GstBufferCopyFlags(GST_BUFFER_COPY_MEMORY | GST_BUFFER_COPY_META),
+                               0, static_cast<gsize>(-1));
+    gst_sample_unref(sample);
+  }
+
+  if (!encoder_) {
+    encoder_ = std::make_unique<FrameEncoder>(encoder_choice_);
+    encoder_->set_bitrate(bitrate_bps_);
+    encoder_->set_framerate(fps_num_, fps_den_);
+    encoder_->set_profile(profile_);
+  }
+  EncodedFrame out;
+  std::string error;
+  if (!encoder_->encode(buffer, info, req.force_keyframe, kEncodeTimeoutMs, &out, &error)) {
+    GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, error.c_str());
+    return send_error(hx::error_code::kEncodeFailed, error, session);
+  }
+  hx::FrameResponse r;
+  r.pts_ns = req.pts_ns;
+  r.dts_ns = req.pts_ns; /* no B-frames: decode order is presentation order */
+  r.is_keyframe = !out.empty && out.keyframe;
+  if (!out.empty) /* one entry: the whole access unit (v1 peers read only the first) */
+    r.nals.push_back(hx::ByteView{out.data.data(), out.data.size()});
+  return send(hx::encode(r, session));
+}
+
+}  // namespace vmd::helix

@@ -1,0 +1,88 @@
+/* gst-vmdisplay: one connected HXFR client of helixframesrv.
+ *
+ * Runs on its own thread: reads messages with the streaming parser (zero copy into the
+ * payload), answers them in order, and encodes with its own FrameEncoder. Version 1 (Helix)
+ * until the first message is a HELLO; then the negotiated version and capabilities. Any framing
+ * error is answered with ERROR INVALID_MSG and ends this connection only.
+ */
+#pragma once
+
+#include "frame-server-encoder.h"
+#include "frame-server-scanouts.h"
+#include "frame-server-subscription.h"
+#include "hxfr-parser.h"
+#include "hxfr-protocol.h"
+#include "hxfr-transport.h"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace vmd::helix {
+
+/* What this server really implements, announced in HELLO_RESP (intersected with the
+ * client's). Not SCANOUT_CONTROL: we cannot plug or unplug the guest's displays (see
+ * docs/helixframesrv.md). */
+constexpr uint32_t kServerCapabilities =
+    vmd::hxfr::cap::kPixelUpload | vmd::hxfr::cap::kResourceId | vmd::hxfr::cap::kSubscribe |
+    vmd::hxfr::cap::kExtraFormats | vmd::hxfr::cap::kKeyframeRequest |
+    vmd::hxfr::cap::kConfigResponse | vmd::hxfr::cap::kOneReplyPerFrame;
+
+/* Bounds on waiting for a peer. */
+constexpr int kSendTimeoutMs = 5000;   /* a client that does not read for this long is dropped */
+constexpr int kRecvPollMs = 1000;      /* how often an idle reader checks for stop */
+constexpr int kEncodeTimeoutMs = 5000; /* first frame includes the encoder's start-up */
+
+class ClientSession {
+ public:
+  ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn, EncoderChoice encoder,
+                uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd);
+  ~ClientSession(); /* joins */
+  ClientSession(const ClientSession &) = delete;
+  ClientSession &operator=(const ClientSession &) = delete;
+
+  void start();
+  /* Wakes the thread (the server's cancel fd does it for everyone at stop). */
+  void shutdown();
+  bool finished() const { return finished_; }
+
+ private:
+  void run();
+  /* false: close the connection */
+  bool handle(vmd::hxfr::Message msg);
+  bool handle_frame_request(vmd::hxfr::Message msg);
+  bool handle_config(const vmd::hxfr::ConfigRequest &c, uint16_t session);
+  bool handle_subscribe(const vmd::hxfr::Subscribe &s, uint16_t session);
+  void sender_loop(); /* subscription frames, on sender_thread_ */
+  bool send(const std::vector<uint8_t> &bytes);
+  bool send_error(int32_t code, const std::string &text, uint16_t session);
+  uint16_t reply_session(uint16_t request_session) const;
+  bool has_cap(uint32_t bit) const { return version_ >= 2 && (caps_ & bit); }
+
+  uint64_t id_;
+  std::unique_ptr<hxfr::Connection> conn_;
+  EncoderChoice encoder_choice_;
+  uint32_t max_payload_;
+  std::shared_ptr<ScanoutRegistry> scanouts_;
+  int cancel_fd_;
+  std::unique_ptr<std::thread> thread_;
+  std::atomic<bool> finished_{false};
+  std::mutex send_lock_; /* replies and subscription frames share the connection */
+
+  std::shared_ptr<Subscriber> subscriber_; /* after a successful SUBSCRIBE */
+  std::unique_ptr<std::thread> sender_thread_;
+
+  /* client thread only */
+  std::unique_ptr<FrameEncoder> encoder_;
+  uint16_t version_ = vmd::hxfr::kVersion1;
+  uint32_t caps_ = 0;
+  bool first_message_ = true;
+  /* CONFIG_REQ values, kept until the encoder exists */
+  uint32_t bitrate_bps_ = 0, fps_num_ = 0, fps_den_ = 0;
+  uint8_t profile_ = 0;
+};
+
+}  // namespace vmd::helix

@@ -1,0 +1,116 @@
+/* gst-vmdisplay: the latest frame of each scanout. */
+#include "frame-server-scanouts.h"
+
+#include <utility>
+#include <vector>
+
+namespace vmd::helix {
+
+ScanoutRegistry::~ScanoutRegistry() {
+  streams_.clear(); /* joins their threads */
+  for (auto &s : scanouts_)
+    if (s.second)
+      gst_sample_unref(s.second);
+}
+
+void ScanoutRegistry::add(uint32_t id) {
+  std::lock_guard<std::mutex> g(lock_);
+  scanouts_.emplace(id, nullptr);
+}
+
+void ScanoutRegistry::remove(uint32_t id) {
+  GstSample *old = nullptr;
+  std::unique_ptr<ScanoutStream> stream;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    auto it = scanouts_.find(id);
+    if (it == scanouts_.end())
+      return;
+    old = it->second;
+    scanouts_.erase(it);
+    auto st = streams_.find(id);
+    if (st != streams_.end()) {
+      stream = std::move(st->second);
+      streams_.erase(st);
+    }
+  }
+  stream.reset(); /* joins, outside the lock; its subscribers get no more frames */
+  if (old)
+    gst_sample_unref(old);
+}
+
+void ScanoutRegistry::clear_frames() {
+  std::vector<GstSample *> old;
+  std::map<uint32_t, std::unique_ptr<ScanoutStream>> streams;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    for (auto &s : scanouts_)
+      if (s.second)
+        old.push_back(std::exchange(s.second, nullptr));
+    streams.swap(streams_);
+  }
+  streams.clear(); /* joins, outside the lock */
+  for (GstSample *s : old)
+    gst_sample_unref(s);
+}
+
+bool ScanoutRegistry::subscribe(uint32_t id, std::shared_ptr<Subscriber> subscriber,
+                                const EncoderChoice &encoder) {
+  std::lock_guard<std::mutex> g(lock_);
+  auto it = scanouts_.find(id);
+  if (it == scanouts_.end())
+    return false;
+  std::unique_ptr<ScanoutStream> &stream = streams_[id];
+  if (!stream)
+    stream = std::make_unique<ScanoutStream>(id, encoder);
+  stream->add(std::move(subscriber));
+  if (it->second) /* start from the current picture: static screens send nothing new */
+    stream->push(gst_sample_ref(it->second));
+  return true;
+}
+
+void ScanoutRegistry::set_stream_bitrate(uint32_t id, uint32_t bitrate_bps) {
+  std::lock_guard<std::mutex> g(lock_);
+  auto st = streams_.find(id);
+  if (st != streams_.end())
+    st->second->set_bitrate(bitrate_bps);
+}
+
+void ScanoutRegistry::request_stream_keyframe(uint32_t id) {
+  std::lock_guard<std::mutex> g(lock_);
+  auto st = streams_.find(id);
+  if (st != streams_.end())
+    st->second->request_keyframe();
+}
+
+bool ScanoutRegistry::exists(uint32_t id) {
+  std::lock_guard<std::mutex> g(lock_);
+  return scanouts_.count(id) != 0;
+}
+
+void ScanoutRegistry::push(uint32_t id, GstSample *sample) {
+  GstSample *old = nullptr;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    auto it = scanouts_.find(id);
+    if (it == scanouts_.end()) {
+      old = sample; /* a late frame of a released pad */
+    } else {
+      old = it->second;
+      it->second = sample;
+    }
+    auto st = streams_.find(id);
+    if (st != streams_.end() && it != scanouts_.end())
+      st->second->push(gst_sample_ref(sample));
+  }
+  if (old) /* unref outside the lock: it may free a large buffer */
+    gst_sample_unref(old);
+}
+
+GstSample *ScanoutRegistry::latest(uint32_t id) {
+  std::lock_guard<std::mutex> g(lock_);
+  auto it = scanouts_.find(id);
+  return it != scanouts_.end() && it->second ? gst_sample_ref(it->second) : nullptr;
+}
+
+}  // namespace vmd::helix

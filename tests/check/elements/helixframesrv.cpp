@@ -1,0 +1,1051 @@
+/* Element: helixframesrv against a raw HXFR client built from the hxfr library (no vsockenc):
+ * pixel uploads over UNIX and TCP decoded back with avdec_h264 (PSNR), forced and requested
+ * keyframes, bitrate through CONFIG_REQ, HELLO/PING, malformed and oversized input, the client
+ * limit, eight clients at once, a Helix v1 client byte for byte, and the scanout (resource-ID)
+ * path through a sink pad. Needs x264enc (gst-plugins-ugly) and avdec_h264 (gst-libav): the
+ * test is skipped (exit 77) without them. */
+#include "hxfr-parser.h"
+#include "hxfr-protocol.h"
+#include "hxfr-transport.h"
+
+#include <glib/gstdio.h>
+#include <gst/app/app.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hx = vmd::hxfr;
+
+namespace {
+
+constexpr int kTimeoutMs = 10000;
+
+std::string g_dir;
+
+std::string tmp_socket(const char *name) {
+  return "unix://" + g_dir + "/" + name;
+}
+
+/* ---- a raw HXFR client ------------------------------------------------------------------ */
+
+struct Client {
+  std::unique_ptr<hx::Connection> conn;
+  hx::Parser parser{hx::kDefaultMaxPayload};
+
+  bool send(const std::vector<uint8_t> &b) {
+    return conn->send_all(b.data(), b.size(), kTimeoutMs) == hx::Io::Ok;
+  }
+  /* The next message; false on timeout, close or a framing error (*io says which). */
+  bool read(hx::Message *m, int timeout_ms = kTimeoutMs, hx::Io *io_out = nullptr) {
+    gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+    for (;;) {
+      if (parser.ready()) {
+        *m = parser.take();
+        return true;
+      }
+      if (parser.failed())
+        return false;
+      int left = int((deadline - g_get_monotonic_time()) / 1000);
+      if (left <= 0) {
+        if (io_out)
+          *io_out = hx::Io::Timeout;
+        return false;
+      }
+      hx::Parser::Space sp = parser.prepare();
+      size_t got = 0;
+      hx::Io io = conn->recv_some(sp.data, sp.size, &got, left);
+      if (io != hx::Io::Ok) {
+        if (io_out)
+          *io_out = io;
+        return false;
+      }
+      parser.commit(got);
+    }
+  }
+  /* True when the server closed the connection (within the timeout). */
+  bool closed_by_peer() {
+    hx::Message m;
+    hx::Io io = hx::Io::Ok;
+    while (read(&m, kTimeoutMs, &io)) {
+    }
+    return io == hx::Io::Closed || io == hx::Io::Error;
+  }
+};
+
+std::unique_ptr<Client> connect_client(const std::string &uri) {
+  hx::Address a;
+  std::string err;
+  fail_unless(hx::parse_address(uri, false, &a, &err), "%s", err.c_str());
+  auto c = std::make_unique<Client>();
+  c->conn = hx::connect_to(a, kTimeoutMs, -1, &err);
+  fail_unless(c->conn != nullptr, "connect %s: %s", uri.c_str(), err.c_str());
+  return c;
+}
+
+/* HELLO as our vsockenc sends it; returns the granted capabilities. */
+uint32_t hello(Client *c, uint32_t caps = hx::cap::kAllKnown) {
+  hx::Hello h;
+  h.capabilities = caps;
+  fail_unless(c->send(hx::encode(h, 0)));
+  hx::Message m;
+  fail_unless(c->read(&m), "no HELLO_RESP");
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kHelloResponse));
+  hx::HelloResponse r;
+  fail_unless(hx::decode(m.header, m.view(), &r) == hx::Status::kOk);
+  fail_unless_equals_int(r.version, 2);
+  return r.capabilities;
+}
+
+/* ---- frames ----------------------------------------------------------------------------- */
+
+/* A smooth moving pattern (gradients and a soft disc): what a desktop or test source gives,
+ * and something a 4:2:0 encoder reproduces well above 35 dB. BGRA or RGBA byte order. */
+std::vector<uint8_t> make_frame(int w, int h, int index, bool rgba = false) {
+  std::vector<uint8_t> f(size_t(w) * h * 4);
+  double cx = w * (0.3 + 0.02 * index), cy = h * 0.5, r = h * 0.25;
+  for (int y = 0; y < h; y++) {
+    for (int x = 0; x < w; x++) {
+      uint8_t *p = &f[(size_t(y) * w + x) * 4];
+      double d = std::sqrt((x - cx) * (x - cx) + (y - cy) * (y - cy));
+      double disc = d < r ? 1.0 : d < r + 8 ? 1.0 - (d - r) / 8 : 0.0;
+      uint8_t red = uint8_t(40 + 180.0 * x / w);
+      uint8_t green = uint8_t(30 + 160.0 * y / h);
+      uint8_t blue = uint8_t(60 + 120 * disc + 4 * (index % 10));
+      p[0] = rgba ? red : blue;
+      p[1] = green;
+      p[2] = rgba ? blue : red;
+      p[3] = 255;
+    }
+  }
+  return f;
+}
+
+std::vector<uint8_t> make_noise(int w, int h, guint32 seed) {
+  std::vector<uint8_t> f(size_t(w) * h * 4);
+  GRand *rand = g_rand_new_with_seed(seed);
+  for (auto &b : f)
+    b = uint8_t(g_rand_int(rand));
+  g_rand_free(rand);
+  return f;
+}
+
+hx::FrameRequest pixel_request(int w, int h, const std::vector<uint8_t> &pixels, int64_t pts,
+                               uint32_t format = hx::format::kAR24, bool force = false) {
+  hx::FrameRequest r;
+  r.width = w;
+  r.height = h;
+  r.format = format;
+  r.stride = w * 4;
+  r.pts_ns = pts;
+  r.duration_ns = GST_SECOND / 30;
+  r.force_keyframe = force;
+  r.pixels = hx::ByteView{pixels.data(), pixels.size()};
+  return r;
+}
+
+struct Encoded {
+  std::vector<uint8_t> au;
+  bool keyframe = false;
+  int64_t pts = 0;
+  uint16_t session = 0;
+};
+
+/* Sends one frame and reads its FRAME_RESPONSE. */
+Encoded encode_one(Client *c, const hx::FrameRequest &r, uint16_t session = 1) {
+  fail_unless(c->send(hx::encode(r, session)));
+  hx::Message m;
+  fail_unless(c->read(&m), "no answer to FRAME_REQUEST");
+  if (m.header.type == hx::MsgType::kError) {
+    hx::Error e;
+    hx::decode(m.header, m.view(), &e);
+    fail("ERROR %d: %s", e.code, e.message.c_str());
+  }
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kFrameResponse));
+  hx::FrameResponse fr;
+  fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
+  fail_unless_equals_int(int(fr.nals.size()), 1);
+  Encoded e;
+  e.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
+  e.keyframe = fr.is_keyframe;
+  e.pts = fr.pts_ns;
+  e.session = m.header.session_id;
+  return e;
+}
+
+/* NAL unit types in an Annex-B access unit. */
+std::vector<int> nal_types(const std::vector<uint8_t> &au) {
+  std::vector<int> t;
+  for (size_t i = 0; i + 3 < au.size(); i++) {
+    if (au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1) {
+      t.push_back(au[i + 3] & 0x1f);
+      i += 2;
+    }
+  }
+  return t;
+}
+
+bool has_idr(const std::vector<uint8_t> &au) {
+  for (int t : nal_types(au))
+    if (t == 5)
+      return true;
+  return false;
+}
+
+/* Decodes access units with avdec_h264 to BGRA (or RGBA). */
+std::vector<std::vector<uint8_t>> decode_all(const std::vector<Encoded> &aus, int w, int h,
+                                             bool rgba = false) {
+  std::string desc =
+      std::string(
+          "h264parse ! avdec_h264 max-threads=1 direct-rendering=false ! videoconvert ! "
+          "capsfilter caps=video/x-raw,format=") +
+      (rgba ? "RGBA" : "BGRA");
+  GstHarness *harness = gst_harness_new_parse(desc.c_str());
+  gst_harness_set_src_caps_str(harness, "video/x-h264,stream-format=byte-stream,alignment=au");
+  for (size_t i = 0; i < aus.size(); i++) {
+    GstBuffer *b = gst_buffer_new_memdup(aus[i].au.data(), aus[i].au.size());
+    GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+    fail_unless_equals_int(gst_harness_push(harness, b), GST_FLOW_OK);
+  }
+  gst_harness_push_event(harness, gst_event_new_eos());
+  std::vector<std::vector<uint8_t>> out;
+  while (GstBuffer *b = gst_harness_try_pull(harness)) {
+    GstVideoInfo info;
+    GstCaps *caps = gst_pad_get_current_caps(harness->sinkpad);
+    fail_unless(gst_video_info_from_caps(&info, caps));
+    gst_caps_unref(caps);
+    fail_unless_equals_int(GST_VIDEO_INFO_WIDTH(&info), w);
+    fail_unless_equals_int(GST_VIDEO_INFO_HEIGHT(&info), h);
+    GstVideoFrame frame;
+    fail_unless(gst_video_frame_map(&frame, &info, b, GST_MAP_READ));
+    std::vector<uint8_t> pixels(size_t(w) * h * 4);
+    for (int y = 0; y < h; y++)
+      memcpy(&pixels[size_t(y) * w * 4],
+             static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) +
+                 y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
+             size_t(w) * 4);
+    gst_video_frame_unmap(&frame);
+    gst_buffer_unref(b);
+    out.push_back(std::move(pixels));
+  }
+  gst_harness_teardown(harness);
+  return out;
+}
+
+/* PSNR over the three colour channels (alpha ignored). */
+double psnr(const std::vector<uint8_t> &a, const std::vector<uint8_t> &b) {
+  double se = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    if (i % 4 == 3)
+      continue;
+    double d = double(a[i]) - double(b[i]);
+    se += d * d;
+    n++;
+  }
+  if (se == 0)
+    return 100;
+  return 10 * std::log10(255.0 * 255.0 / (se / n));
+}
+
+/* ---- the element ------------------------------------------------------------------------- */
+
+struct Server {
+  GstElement *pipeline = nullptr;
+  GstElement *srv = nullptr;
+  std::string uri;
+};
+
+Server start_server(const std::string &address, guint max_clients = 16,
+                    guint max_payload = hx::kDefaultMaxPayload) {
+  Server s;
+  s.pipeline = gst_pipeline_new(nullptr);
+  s.srv = gst_element_factory_make("helixframesrv", nullptr);
+  fail_unless(s.srv != nullptr);
+  g_object_set(s.srv, "address", address.c_str(), "max-clients", max_clients, "max-payload",
+               max_payload, nullptr);
+  gst_bin_add(GST_BIN(s.pipeline), s.srv);
+  fail_unless(gst_element_set_state(s.pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  s.uri = address;
+  if (g_str_has_prefix(address.c_str(), "tcp://")) {
+    guint port = 0;
+    g_object_get(s.srv, "bound-port", &port, nullptr);
+    fail_unless(port != 0);
+    s.uri = "tcp://127.0.0.1:" + std::to_string(port);
+  }
+  return s;
+}
+
+void stop_server(Server *s) {
+  gst_element_set_state(s->pipeline, GST_STATE_NULL);
+  gst_object_unref(s->pipeline);
+}
+
+/* Uploads frames, decodes what came back, checks PSNR and timestamps. */
+void upload_and_check(Client *c, int w, int h, int frames, bool rgba, uint16_t session = 1) {
+  std::vector<std::vector<uint8_t>> inputs;
+  std::vector<Encoded> outputs;
+  for (int i = 0; i < frames; i++) {
+    inputs.push_back(make_frame(w, h, i, rgba));
+    int64_t pts = 1000000000LL + i * (GST_SECOND / 30);
+    Encoded e = encode_one(
+        c, pixel_request(w, h, inputs.back(), pts, rgba ? hx::format::kAB24 : hx::format::kAR24),
+        session);
+    fail_unless_equals_int64(e.pts, pts);
+    if (i == 0)
+      fail_unless(e.keyframe && has_idr(e.au), "first frame is not an IDR");
+    outputs.push_back(std::move(e));
+  }
+  std::vector<std::vector<uint8_t>> decoded = decode_all(outputs, w, h, rgba);
+  fail_unless_equals_int(int(decoded.size()), frames);
+  for (int i = 0; i < frames; i++) {
+    double p = psnr(inputs[i], decoded[i]);
+    GST_INFO("frame %d: %zu bytes, PSNR %.2f dB", i, outputs[i].au.size(), p);
+    fail_unless(p >= 35.0, "frame %d: PSNR %.2f dB < 35", i, p);
+  }
+}
+
+}  // namespace
+
+GST_START_TEST(test_pixel_upload_unix) {
+  Server s = start_server(tmp_socket("upload.sock"));
+  auto c = connect_client(s.uri);
+  uint32_t caps = hello(c.get());
+  fail_unless(caps & hx::cap::kPixelUpload);
+  fail_unless(caps & hx::cap::kOneReplyPerFrame);
+  fail_unless(caps & hx::cap::kSubscribe);
+  fail_if(caps & hx::cap::kScanoutControl, "SCANOUT_CONTROL granted but not implemented");
+  upload_and_check(c.get(), 320, 240, 12, false, 5);
+  c.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_pixel_upload_tcp) {
+  Server s = start_server("tcp://127.0.0.1:0");
+  auto c = connect_client(s.uri);
+  hello(c.get());
+  upload_and_check(c.get(), 320, 240, 8, true);
+  /* A size change rebuilds the encoder and starts with an IDR. */
+  upload_and_check(c.get(), 256, 192, 4, false);
+  c.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_force_keyframe) {
+  Server s = start_server(tmp_socket("key.sock"));
+  auto c = connect_client(s.uri);
+  hello(c.get());
+  for (int i = 0; i < 8; i++) {
+    auto f = make_frame(160, 120, i);
+    bool force = i == 4;
+    Encoded e = encode_one(c.get(), pixel_request(160, 120, f, i, hx::format::kAR24, force));
+    if (i == 0 || force) {
+      fail_unless(e.keyframe, "frame %d should be a keyframe", i);
+      fail_unless(has_idr(e.au), "frame %d has no IDR slice", i);
+      std::vector<int> t = nal_types(e.au);
+      fail_unless(std::find(t.begin(), t.end(), 7) != t.end(), "no SPS before the IDR");
+    } else {
+      fail_if(e.keyframe || has_idr(e.au), "frame %d is an unasked keyframe", i);
+    }
+  }
+  /* KEYFRAME_REQ (v2 capability) makes the next frame an IDR. */
+  fail_unless(c->send(hx::encode(hx::KeyframeRequest{}, 1)));
+  auto f = make_frame(160, 120, 9);
+  Encoded e = encode_one(c.get(), pixel_request(160, 120, f, 9));
+  fail_unless(e.keyframe && has_idr(e.au));
+  c.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+static size_t encoded_bytes(Client *c, int first, int count) {
+  size_t total = 0;
+  for (int i = first; i < first + count; i++) {
+    auto f = make_noise(320, 240, guint32(i));
+    total += encode_one(c, pixel_request(320, 240, f, i)).au.size();
+  }
+  return total;
+}
+
+GST_START_TEST(test_bitrate_config) {
+  Server s = start_server(tmp_socket("rate.sock"));
+  auto c = connect_client(s.uri);
+  uint32_t caps = hello(c.get());
+  fail_unless(caps & hx::cap::kConfigResponse);
+  hx::ConfigRequest cfg;
+  cfg.bitrate_bps = 4000000;
+  cfg.fps_num = 30;
+  cfg.fps_den = 1;
+  fail_unless(c->send(hx::encode(cfg, 1)));
+  hx::Message m;
+  fail_unless(c->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kConfigResponse));
+  hx::ConfigResponse applied;
+  fail_unless(hx::decode(m.header, m.view(), &applied) == hx::Status::kOk);
+  fail_unless_equals_int(applied.applied.bitrate_bps, 4000000);
+  encoded_bytes(c.get(), 0, 2); /* keyframe out of the way */
+  size_t high = encoded_bytes(c.get(), 2, 10);
+
+  cfg.bitrate_bps = 200000; /* applied live, no rebuild */
+  fail_unless(c->send(hx::encode(cfg, 1)));
+  fail_unless(c->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kConfigResponse));
+  encoded_bytes(c.get(), 12, 4); /* let rate control settle */
+  size_t low = encoded_bytes(c.get(), 16, 10);
+  GST_INFO("10 noise frames: %zu bytes at 4 Mbit/s, %zu bytes at 200 kbit/s", high, low);
+  fail_unless(low * 3 < high, "bitrate change had no effect: %zu vs %zu bytes", low, high);
+
+  /* Profile 66 (baseline) rebuilds the encoder: the next frame is an IDR whose SPS says 66. */
+  cfg.profile = 66;
+  fail_unless(c->send(hx::encode(cfg, 1)));
+  fail_unless(c->read(&m));
+  fail_unless(hx::decode(m.header, m.view(), &applied) == hx::Status::kOk);
+  fail_unless_equals_int(applied.applied.profile, 66);
+  auto f = make_frame(320, 240, 0);
+  Encoded e = encode_one(c.get(), pixel_request(320, 240, f, 99));
+  fail_unless(e.keyframe);
+  bool sps_seen = false;
+  for (size_t i = 0; i + 4 < e.au.size(); i++) {
+    if (e.au[i] == 0 && e.au[i + 1] == 0 && e.au[i + 2] == 1 && (e.au[i + 3] & 0x1f) == 7) {
+      fail_unless_equals_int(e.au[i + 4], 66);
+      sps_seen = true;
+      break;
+    }
+  }
+  fail_unless(sps_seen);
+  c.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_ping_hello) {
+  Server s = start_server(tmp_socket("ping.sock"));
+  auto c = connect_client(s.uri);
+  /* A client offering only PIXEL_UPLOAD gets only that. */
+  fail_unless_equals_int(hello(c.get(), hx::cap::kPixelUpload), hx::cap::kPixelUpload);
+  fail_unless(c->send(hx::encode(hx::Ping{}, 0x1234)));
+  hx::Message m;
+  fail_unless(c->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kPong));
+  fail_unless_equals_int(m.header.session_id, 0x1234);
+  /* Unknown types are skipped, the connection goes on. */
+  hx::Header h;
+  h.type = hx::MsgType(0x77);
+  h.payload_size = 5;
+  std::vector<uint8_t> unknown(hx::kHeaderSize + 5, 0xab);
+  hx::encode_header(h, unknown.data());
+  fail_unless(c->send(unknown));
+  fail_unless(c->send(hx::encode(hx::Ping{}, 7)));
+  fail_unless(c->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kPong));
+  /* SUBSCRIBE to a scanout without a sink pad, and scanout control, are answered honestly:
+   * refused. */
+  fail_unless(c->send(hx::encode(hx::Subscribe{3}, 3)));
+  fail_unless(c->read(&m));
+  hx::SubscribeResponse sr;
+  fail_unless(hx::decode(m.header, m.view(), &sr) == hx::Status::kOk);
+  fail_unless(!sr.success && sr.scanout_id == 3);
+  fail_unless(c->send(hx::encode(hx::EnableScanout{1, 1920, 1080, 60}, 0)));
+  fail_unless(c->read(&m));
+  hx::ScanoutResponse scr;
+  fail_unless(hx::decode(m.header, m.view(), &scr) == hx::Status::kOk);
+  fail_unless(!scr.success);
+  fail_unless_equals_string(scr.connector.c_str(), "Virtual-2");
+  c.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+static void expect_invalid_and_close(Client *c) {
+  hx::Message m;
+  fail_unless(c->read(&m), "no ERROR before close");
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kError));
+  hx::Error e;
+  fail_unless(hx::decode(m.header, m.view(), &e) == hx::Status::kOk);
+  fail_unless_equals_int(e.code, hx::error_code::kInvalidMsg);
+  fail_unless(c->closed_by_peer(), "connection not closed after INVALID_MSG");
+}
+
+GST_START_TEST(test_malformed) {
+  Server s = start_server(tmp_socket("bad.sock"), 16, 1024 * 1024);
+  auto good = connect_client(s.uri);
+  hello(good.get());
+  auto f = make_frame(160, 120, 0);
+  encode_one(good.get(), pixel_request(160, 120, f, 0));
+
+  /* Bad magic. */
+  auto bad = connect_client(s.uri);
+  std::vector<uint8_t> garbage = hx::encode(hx::Ping{}, 1);
+  garbage[0] = 'X';
+  fail_unless(bad->send(garbage));
+  expect_invalid_and_close(bad.get());
+
+  /* Over max-payload (1 MiB here): refused from the header alone. */
+  bad = connect_client(s.uri);
+  auto big = make_frame(640, 480, 0); /* 1.2 MB */
+  fail_unless(
+      bad->send(hx::encode_frame_request_prefix(pixel_request(640, 480, big, 0), 1, big.size())));
+  expect_invalid_and_close(bad.get());
+
+  /* A pixel upload with too few bytes for its size. */
+  bad = connect_client(s.uri);
+  hx::FrameRequest r = pixel_request(160, 120, f, 0);
+  r.pixels.size = 1000;
+  fail_unless(bad->send(hx::encode(r, 1)));
+  expect_invalid_and_close(bad.get());
+
+  /* A side over 16384. */
+  bad = connect_client(s.uri);
+  r = pixel_request(160, 120, f, 0);
+  r.width = 20000;
+  r.stride = 4;
+  fail_unless(bad->send(hx::encode(r, 1)));
+  expect_invalid_and_close(bad.get());
+
+  /* A v2 client uploading a format nobody knows. */
+  bad = connect_client(s.uri);
+  hello(bad.get());
+  r = pixel_request(160, 120, f, 0, 0x20202020);
+  fail_unless(bad->send(hx::encode(r, 1)));
+  expect_invalid_and_close(bad.get());
+
+  /* The well-behaved client never noticed. */
+  fail_unless(good->send(hx::encode(hx::Ping{}, 2)));
+  hx::Message m;
+  fail_unless(good->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kPong));
+  Encoded e = encode_one(good.get(), pixel_request(160, 120, f, 1));
+  fail_unless(!e.au.empty());
+  good.reset();
+  bad.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_max_clients) {
+  Server s = start_server(tmp_socket("max.sock"), 2);
+  auto a = connect_client(s.uri);
+  auto b = connect_client(s.uri);
+  hello(a.get());
+  hello(b.get());
+  auto c = connect_client(s.uri);
+  hx::Message m;
+  fail_unless(c->read(&m), "third client got no ERROR");
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kError));
+  fail_unless(c->closed_by_peer());
+  /* Room again once one leaves. */
+  a.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; attempt++) {
+    auto d = connect_client(s.uri);
+    d->send(hx::encode(hx::Ping{}, 1));
+    served = d->read(&m, 2000) && m.header.type == hx::MsgType::kPong;
+    if (!served)
+      g_usleep(100 * 1000);
+  }
+  fail_unless(served, "no room after a client left");
+  b.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_eight_clients) {
+  Server s = start_server(tmp_socket("eight.sock"));
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(8);
+  std::vector<std::vector<Encoded>> outputs(8);
+  for (int t = 0; t < 8; t++) {
+    threads.emplace_back([&, t] {
+      auto c = connect_client(s.uri);
+      hello(c.get());
+      for (int i = 0; i < 6; i++) {
+        auto f = make_frame(192, 128, i + t);
+        outputs[t].push_back(encode_one(c.get(), pixel_request(192, 128, f, i)));
+      }
+    });
+  }
+  for (auto &th : threads)
+    th.join();
+  for (int t = 0; t < 8; t++) {
+    auto decoded = decode_all(outputs[t], 192, 128);
+    fail_unless_equals_int(int(decoded.size()), 6);
+    for (int i = 0; i < 6; i++)
+      fail_unless(psnr(make_frame(192, 128, i + t), decoded[i]) >= 35.0);
+  }
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* Golden messages from docs/protocol.md, as a Helix v1 peer sends them (no HELLO). */
+static const uint8_t kGoldenPing[] = {0x48, 0x58, 0x46, 0x52, 0x10, 0x00,
+                                      0x07, 0x00, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t kGoldenPong[] = {0x48, 0x58, 0x46, 0x52, 0x11, 0x00,
+                                      0x07, 0x00, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t kGoldenFrameRequest[] = {
+    0x48, 0x58, 0x46, 0x52, 0x01, 0x00, 0x01, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x2a, 0x00,
+    0x00, 0x00, 0x80, 0x07, 0x00, 0x00, 0x38, 0x04, 0x00, 0x00, 0x41, 0x52, 0x32, 0x34,
+    0x00, 0x1e, 0x00, 0x00, 0x00, 0xca, 0x9a, 0x3b, 0x00, 0x00, 0x00, 0x00, 0x2b, 0x50,
+    0xfe, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+static const uint8_t kGoldenFrameRequestPixels[] = {
+    0x48, 0x58, 0x46, 0x52, 0x01, 0x01, 0x01, 0x00, 0x3c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x41, 0x52, 0x32, 0x34, 0x08, 0x00,
+    0x00, 0x00, 0x2b, 0x50, 0xfe, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2b, 0x50, 0xfe, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0xff,
+    0x00, 0xff, 0x00, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+static const uint8_t kGoldenConfigReq[] = {
+    0x48, 0x58, 0x46, 0x52, 0x04, 0x00, 0x01, 0x00, 0x1c, 0x00, 0x00, 0x00, 0x80, 0x07,
+    0x00, 0x00, 0x38, 0x04, 0x00, 0x00, 0x00, 0x12, 0x7a, 0x00, 0x3c, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x42, 0x28, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+/* Reads exactly n raw bytes (no parser): what a v1 peer sees on the wire. */
+static std::vector<uint8_t> read_raw(Client *c, size_t n) {
+  std::vector<uint8_t> b(n);
+  fail_unless(c->conn->recv_all(b.data(), n, kTimeoutMs) == hx::Io::Ok);
+  return b;
+}
+
+GST_START_TEST(test_v1_client) {
+  Server s = start_server(tmp_socket("v1.sock"));
+  auto c = connect_client(s.uri);
+  fail_unless(c->send(std::vector<uint8_t>(kGoldenPing, kGoldenPing + sizeof kGoldenPing)));
+  std::vector<uint8_t> pong = read_raw(c.get(), sizeof kGoldenPong);
+  fail_unless(memcmp(pong.data(), kGoldenPong, sizeof kGoldenPong) == 0);
+
+  /* CONFIG_REQ gets no answer from a v1 host: the next message is the PONG. */
+  fail_unless(
+      c->send(std::vector<uint8_t>(kGoldenConfigReq, kGoldenConfigReq + sizeof kGoldenConfigReq)));
+  fail_unless(c->send(std::vector<uint8_t>(kGoldenPing, kGoldenPing + sizeof kGoldenPing)));
+  pong = read_raw(c.get(), sizeof kGoldenPong);
+  fail_unless(memcmp(pong.data(), kGoldenPong, sizeof kGoldenPong) == 0);
+
+  /* A resource-ID request before any scanout frame: the golden ERROR, byte for byte
+   * (session 1, code -2, "no frame yet for scanout 0", 260-byte payload). */
+  fail_unless(c->send(
+      std::vector<uint8_t>(kGoldenFrameRequest, kGoldenFrameRequest + sizeof kGoldenFrameRequest)));
+  std::vector<uint8_t> err = read_raw(c.get(), hx::kHeaderSize + hx::kErrorSize);
+  std::vector<uint8_t> want = {0x48, 0x58, 0x46, 0x52, 0xff, 0x00, 0x01, 0x00,
+                               0x04, 0x01, 0x00, 0x00, 0xfe, 0xff, 0xff, 0xff};
+  const char *text = "no frame yet for scanout 0";
+  want.insert(want.end(), text, text + strlen(text));
+  want.resize(hx::kHeaderSize + hx::kErrorSize, 0);
+  fail_unless(err == want, "ERROR differs from the golden bytes");
+
+  /* The golden 2x2 pixel upload: one FRAME_RESPONSE, session 1, one NAL entry holding the
+   * whole access unit, pts echoed, dts = pts, an IDR. */
+  fail_unless(c->send(std::vector<uint8_t>(
+      kGoldenFrameRequestPixels, kGoldenFrameRequestPixels + sizeof kGoldenFrameRequestPixels)));
+  hx::Message m;
+  fail_unless(c->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kFrameResponse));
+  fail_unless_equals_int(m.header.session_id, 1);
+  fail_unless_equals_int(m.header.flags, 0);
+  hx::FrameResponse fr;
+  fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
+  fail_unless_equals_int(int(fr.nals.size()), 1);
+  fail_unless_equals_int64(fr.pts_ns, 16666667);
+  fail_unless_equals_int64(fr.dts_ns, 16666667);
+  fail_unless(fr.is_keyframe);
+  std::vector<uint8_t> au(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
+  fail_unless(au.size() > 4 && au[0] == 0 && au[1] == 0 && (au[2] == 1 || au[3] == 1),
+              "not Annex-B");
+  fail_unless(has_idr(au));
+  c.reset();
+  stop_server(&s);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_scanout_resource_id) {
+  std::string addr = tmp_socket("scanout.sock");
+  GError *err = nullptr;
+  std::string desc =
+      "videotestsrc is-live=true pattern=smpte ! "
+      "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! "
+      "helixframesrv name=srv address=" +
+      addr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
+  fail_unless(pipeline != nullptr, "%s", err ? err->message : "?");
+  /* READY: listening, no frame yet. */
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS);
+  auto c = connect_client(addr);
+  uint32_t caps = hello(c.get());
+  fail_unless(caps & hx::cap::kResourceId);
+  hx::FrameRequest r;
+  r.resource_id = 7;
+  fail_unless(c->send(hx::encode(r, 0)));
+  hx::Message m;
+  fail_unless(c->read(&m));
+  hx::Error e;
+  fail_unless(hx::decode(m.header, m.view(), &e) == hx::Status::kOk);
+  fail_unless_equals_int(e.code, hx::error_code::kResourceNotFound);
+
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  bool got = false;
+  for (int attempt = 0; attempt < 100 && !got; attempt++) {
+    r.pts_ns = attempt;
+    fail_unless(c->send(hx::encode(r, 0)));
+    fail_unless(c->read(&m));
+    if (m.header.type == hx::MsgType::kFrameResponse) {
+      hx::FrameResponse fr;
+      fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
+      fail_unless_equals_int(int(fr.nals.size()), 1);
+      fail_unless(fr.is_keyframe);
+      Encoded enc;
+      enc.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
+      fail_unless_equals_int(int(decode_all({enc}, 320, 240).size()), 1);
+      got = true;
+    } else {
+      g_usleep(50 * 1000);
+    }
+  }
+  fail_unless(got, "no frame from scanout 0");
+  /* ENABLE_SCANOUT of a scanout we have: already enabled, success. */
+  fail_unless(c->send(hx::encode(hx::EnableScanout{0, 320, 240, 30}, 0)));
+  fail_unless(c->read(&m));
+  hx::ScanoutResponse sr;
+  fail_unless(hx::decode(m.header, m.view(), &sr) == hx::Status::kOk);
+  fail_unless(sr.success);
+  c.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+/* Reads pushed FRAME_RESPONSEs of a subscription for up to ms. */
+static std::vector<Encoded> read_pushed(Client *c, int count, int ms) {
+  std::vector<Encoded> out;
+  gint64 end = g_get_monotonic_time() + gint64(ms) * 1000;
+  hx::Message m;
+  while (int(out.size()) < count && g_get_monotonic_time() < end) {
+    if (!c->read(&m, 2000))
+      break;
+    fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kFrameResponse));
+    hx::FrameResponse fr;
+    fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
+    fail_unless_equals_int(int(fr.nals.size()), 1);
+    Encoded e;
+    e.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
+    e.keyframe = fr.is_keyframe;
+    e.session = m.header.session_id;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+static void subscribe_ok(Client *c, uint32_t scanout) {
+  fail_unless(c->send(hx::encode(hx::Subscribe{scanout}, uint16_t(scanout))));
+  hx::Message m;
+  fail_unless(c->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kSubscribeResponse));
+  hx::SubscribeResponse r;
+  fail_unless(hx::decode(m.header, m.view(), &r) == hx::Status::kOk);
+  fail_unless(r.success && r.scanout_id == scanout);
+}
+
+GST_START_TEST(test_subscribe_fanout) {
+  std::string addr = tmp_socket("sub.sock");
+  GError *err = nullptr;
+  /* Noise makes large access units, so a subscriber that does not read fills its socket and
+   * its queue quickly. */
+  std::string desc =
+      "videotestsrc is-live=true pattern=snow ! "
+      "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! "
+      "helixframesrv name=srv address=" +
+      addr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
+  fail_unless(pipeline != nullptr, "%s", err ? err->message : "?");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+
+  auto fast = connect_client(addr); /* a v1 client: Helix's Go client subscribes like this */
+  auto slow = connect_client(addr);
+  subscribe_ok(fast.get(), 0);
+  hello(slow.get());
+  subscribe_ok(slow.get(), 0);
+  /* A bitrate for the subscribed scanout goes to the shared encoder (no reply to v1). */
+  hx::ConfigRequest cfg;
+  cfg.bitrate_bps = 4000000;
+  fail_unless(fast->send(hx::encode(cfg, 0)));
+
+  /* The fast subscriber gets a stream that starts at an IDR and decodes, while the slow one
+   * reads nothing. */
+  std::vector<Encoded> got = read_pushed(fast.get(), 45, 15000);
+  fail_unless(got.size() >= 30, "only %zu pushed frames", got.size());
+  fail_unless(got[0].keyframe && has_idr(got[0].au), "stream does not start at an IDR");
+  for (auto &e : got)
+    fail_unless_equals_int(e.session, 0);
+  fail_unless_equals_int(int(decode_all(got, 320, 240).size()), int(got.size()));
+
+  /* The slow subscriber is disconnected once it stays behind; what it had received before
+   * still decodes (it only ever misses frames up to an IDR). */
+  std::vector<Encoded> slow_got;
+  gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+  bool closed = false;
+  while (!closed && g_get_monotonic_time() < end) {
+    read_pushed(fast.get(), 1000, 200); /* keep the fast one drained */
+    hx::Message m;
+    hx::Io io = hx::Io::Ok;
+    if (g_get_monotonic_time() > end - 15 * G_USEC_PER_SEC) {
+      /* after 5 s of not reading, read everything queued and see whether it ends */
+      while (slow->read(&m, 500, &io)) {
+        hx::FrameResponse fr;
+        fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
+        Encoded e;
+        e.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
+        e.keyframe = fr.is_keyframe;
+        slow_got.push_back(std::move(e));
+      }
+      closed = io == hx::Io::Closed || io == hx::Io::Error;
+    }
+  }
+  fail_unless(closed, "slow subscriber was never disconnected");
+  fail_unless(!slow_got.empty() && slow_got[0].keyframe);
+  fail_unless_equals_int(int(decode_all(slow_got, 320, 240).size()), int(slow_got.size()));
+
+  /* The fast one is still served. */
+  got = read_pushed(fast.get(), 10, 5000);
+  fail_unless(got.size() == 10, "fast subscriber starved after the slow one left");
+  fast.reset();
+  slow.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+/* I420 planes of a smooth pattern, packed. */
+static std::vector<uint8_t> make_i420(int w, int h, int index) {
+  std::vector<uint8_t> f(size_t(w) * h * 3 / 2);
+  uint8_t *y = f.data(), *u = y + w * h, *v = u + (w / 2) * (h / 2);
+  for (int j = 0; j < h; j++)
+    for (int i = 0; i < w; i++)
+      y[j * w + i] = uint8_t(30 + 170.0 * i / w + 20.0 * j / h + index);
+  for (int j = 0; j < h / 2; j++)
+    for (int i = 0; i < w / 2; i++) {
+      u[j * (w / 2) + i] = uint8_t(100 + 50.0 * i / (w / 2));
+      v[j * (w / 2) + i] = uint8_t(150 - 40.0 * j / (h / 2));
+    }
+  return f;
+}
+
+static double psnr_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
+  double se = 0;
+  for (size_t i = 0; i < n; i++)
+    se += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+  return se == 0 ? 100 : 10 * std::log10(255.0 * 255.0 / (se / n));
+}
+
+/* Decodes to packed I420. */
+static std::vector<std::vector<uint8_t>> decode_i420(const std::vector<Encoded> &aus, int w,
+                                                     int h) {
+  GstHarness *harness = gst_harness_new_parse(
+      "h264parse ! avdec_h264 max-threads=1 direct-rendering=false ! videoconvert ! "
+      "capsfilter caps=video/x-raw,format=I420");
+  gst_harness_set_src_caps_str(harness, "video/x-h264,stream-format=byte-stream,alignment=au");
+  for (size_t i = 0; i < aus.size(); i++) {
+    GstBuffer *b = gst_buffer_new_memdup(aus[i].au.data(), aus[i].au.size());
+    GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+    fail_unless_equals_int(gst_harness_push(harness, b), GST_FLOW_OK);
+  }
+  gst_harness_push_event(harness, gst_event_new_eos());
+  std::vector<std::vector<uint8_t>> out;
+  while (GstBuffer *b = gst_harness_try_pull(harness)) {
+    GstVideoInfo info;
+    GstCaps *caps = gst_pad_get_current_caps(harness->sinkpad);
+    fail_unless(gst_video_info_from_caps(&info, caps));
+    gst_caps_unref(caps);
+    GstVideoFrame frame;
+    fail_unless(gst_video_frame_map(&frame, &info, b, GST_MAP_READ));
+    std::vector<uint8_t> packed;
+    for (int p = 0; p < 3; p++) {
+      int pw = p ? w / 2 : w, ph = p ? h / 2 : h;
+      for (int j = 0; j < ph; j++) {
+        const uint8_t *row = static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p)) +
+                             j * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p);
+        packed.insert(packed.end(), row, row + pw);
+      }
+    }
+    gst_video_frame_unmap(&frame);
+    gst_buffer_unref(b);
+    out.push_back(std::move(packed));
+  }
+  gst_harness_teardown(harness);
+  return out;
+}
+
+/* NV12 (v1 format) and YU12 (v2, EXTRA_FORMATS) uploads with padded strides: the wire's plane
+ * layout (docs/protocol.md, "Pixel data") reaches the encoder intact. */
+GST_START_TEST(test_yuv_uploads) {
+  const int w = 320, h = 240, pad = 64;
+  Server s = start_server(tmp_socket("yuv.sock"));
+  for (uint32_t fourcc : {hx::format::kNV12, hx::format::kYU12}) {
+    auto c = connect_client(s.uri);
+    fail_unless(hello(c.get()) & hx::cap::kExtraFormats);
+    std::vector<std::vector<uint8_t>> inputs;
+    std::vector<Encoded> outputs;
+    for (int i = 0; i < 5; i++) {
+      inputs.push_back(make_i420(w, h, i));
+      const uint8_t *y = inputs.back().data(), *u = y + w * h, *v = u + (w / 2) * (h / 2);
+      const int stride = w + pad;
+      std::vector<uint8_t> wire;
+      for (int j = 0; j < h; j++) {
+        wire.insert(wire.end(), y + j * w, y + j * w + w);
+        wire.insert(wire.end(), pad, 0xee);
+      }
+      if (fourcc == hx::format::kNV12) {
+        for (int j = 0; j < h / 2; j++) {
+          for (int i2 = 0; i2 < w / 2; i2++) {
+            wire.push_back(u[j * (w / 2) + i2]);
+            wire.push_back(v[j * (w / 2) + i2]);
+          }
+          wire.insert(wire.end(), pad, 0xee);
+        }
+      } else {
+        const int cstride = stride / 2;
+        for (const uint8_t *plane : {u, v})
+          for (int j = 0; j < h / 2; j++) {
+            wire.insert(wire.end(), plane + j * (w / 2), plane + j * (w / 2) + w / 2);
+            wire.insert(wire.end(), cstride - w / 2, 0xee);
+          }
+      }
+      hx::FrameRequest r = pixel_request(w, h, wire, i, fourcc);
+      r.stride = stride;
+      outputs.push_back(encode_one(c.get(), r));
+    }
+    auto decoded = decode_i420(outputs, w, h);
+    fail_unless_equals_int(int(decoded.size()), 5);
+    for (int i = 0; i < 5; i++) {
+      double p = psnr_bytes(inputs[i].data(), decoded[i].data(), inputs[i].size());
+      fail_unless(p >= 35.0, "%s frame %d: PSNR %.2f dB",
+                  fourcc == hx::format::kNV12 ? "NV12" : "YU12", i, p);
+    }
+  }
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* encoder as a factory name and as a bin description; a missing one is a clear error; the
+ * server restarts on the same UNIX path. */
+GST_START_TEST(test_encoder_property) {
+  for (const char *enc : {"x264enc", "x264enc tune=zerolatency bitrate=3000 ! queue"}) {
+    GstElement *pipeline = gst_pipeline_new(nullptr);
+    GstElement *srv = gst_element_factory_make("helixframesrv", nullptr);
+    std::string addr = tmp_socket("enc.sock");
+    g_object_set(srv, "address", addr.c_str(), "encoder", enc, nullptr);
+    gst_bin_add(GST_BIN(pipeline), srv);
+    for (int round = 0; round < 2; round++) { /* second round: restart, stale socket file */
+      fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+      auto c = connect_client(addr);
+      std::vector<Encoded> out;
+      for (int i = 0; i < 3; i++) {
+        auto f = make_frame(160, 120, i);
+        out.push_back(encode_one(c.get(), pixel_request(160, 120, f, i)));
+      }
+      fail_unless_equals_int(int(decode_all(out, 160, 120).size()), 3);
+      c.reset();
+      gst_element_set_state(pipeline, GST_STATE_NULL);
+    }
+    gst_object_unref(pipeline);
+  }
+
+  GstElement *srv = gst_element_factory_make("helixframesrv", nullptr);
+  g_object_set(srv, "address", tmp_socket("noenc.sock").c_str(), "encoder", "nosuchh264enc",
+               nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(srv, bus);
+  fail_unless_equals_int(gst_element_set_state(srv, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  fail_unless(msg != nullptr);
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error(msg, &err, &dbg);
+  fail_unless(g_error_matches(err, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN));
+  fail_unless(strstr(dbg, "nosuchh264enc") != nullptr, "%s", dbg);
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(msg);
+  gst_element_set_state(srv, GST_STATE_NULL);
+  gst_element_set_bus(srv, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(srv);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_bad_address) {
+  GstElement *srv = gst_element_factory_make("helixframesrv", nullptr);
+  g_object_set(srv, "address", "carrier-pigeon://here", nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(srv, bus);
+  fail_unless_equals_int(gst_element_set_state(srv, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  fail_unless(msg != nullptr);
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error(msg, &err, &dbg);
+  fail_unless(strstr(dbg, "unix:///PATH") != nullptr, "%s", dbg);
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(msg);
+  gst_element_set_state(srv, GST_STATE_NULL);
+  gst_element_set_bus(srv, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(srv);
+}
+GST_END_TEST;
+
+static Suite *helixframesrv_suite() {
+  Suite *s = suite_create("helixframesrv");
+  TCase *tc = tcase_create("general");
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_bad_address);
+  tcase_add_test(tc, test_ping_hello);
+  tcase_add_test(tc, test_pixel_upload_unix);
+  tcase_add_test(tc, test_pixel_upload_tcp);
+  tcase_add_test(tc, test_force_keyframe);
+  tcase_add_test(tc, test_bitrate_config);
+  tcase_add_test(tc, test_malformed);
+  tcase_add_test(tc, test_max_clients);
+  tcase_add_test(tc, test_eight_clients);
+  tcase_add_test(tc, test_v1_client);
+  tcase_add_test(tc, test_scanout_resource_id);
+  tcase_add_test(tc, test_subscribe_fanout);
+  tcase_add_test(tc, test_yuv_uploads);
+  tcase_add_test(tc, test_encoder_property);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  GstElementFactory *own = gst_element_factory_find("helixframesrv");
+  if (!own) {
+    g_printerr("helixframesrv not found: GST_PLUGIN_PATH must include build/gst/helix\n");
+    return 1;
+  }
+  gst_object_unref(own);
+  for (const char *f : {"x264enc", "avdec_h264", "h264parse", "videoconvert", "videotestsrc",
+                        "appsrc", "appsink"}) {
+    GstElementFactory *factory = gst_element_factory_find(f);
+    if (!factory) {
+      g_print("SKIP: element %s not found (GST_PLUGIN_PATH / plugin whitelist?)\n", f);
+      return 77;
+    }
+    gst_object_unref(factory);
+  }
+  gchar *d = g_dir_make_tmp("helixframesrv-XXXXXX", nullptr);
+  g_dir = d;
+  g_free(d);
+  Suite *s = helixframesrv_suite();
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  /* Socket files are removed with their listeners; the directory is empty by now. */
+  g_rmdir(g_dir.c_str());
+  return failed == 0 ? 0 : 1;
+}

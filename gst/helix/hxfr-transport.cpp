@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <glib.h>
 #include <linux/vm_sockets.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -15,13 +14,29 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <ctime>
 #include <cstring>
 #include <vector>
 
 namespace vmd::hxfr {
 namespace {
 
-std::string errno_text(const std::string &what) { return what + ": " + g_strerror(errno); }
+/* Plain POSIX, no GLib: the same code runs in the test VM's static guest
+ * programs. */
+int64_t now_us() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::string error_string(int err) {
+  char buf[256];
+  /* GNU strerror_r: returns the message, maybe not in buf. */
+  return strerror_r(err, buf, sizeof buf);
+}
+
+std::string errno_text(const std::string &what) { return what + ": " + error_string(errno); }
 
 bool parse_u32(const std::string &s, uint64_t max, uint64_t *out) {
   if (s.empty() || s.size() > 10)
@@ -64,11 +79,11 @@ void set_nodelay(int fd) {
 /* Polls fd for events and cancel_fd for reading until deadline_us. */
 Io poll_until(int fd, short events, int64_t deadline_us, int cancel_fd) {
   for (;;) {
-    int64_t left_ms = (deadline_us - g_get_monotonic_time() + 999) / 1000;
+    int64_t left_ms = (deadline_us - now_us() + 999) / 1000;
     if (left_ms <= 0)
       return Io::Timeout;
     struct pollfd pfd[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
-    int r = poll(pfd, cancel_fd >= 0 ? 2 : 1, int(std::min<int64_t>(left_ms, G_MAXINT)));
+    int r = poll(pfd, cancel_fd >= 0 ? 2 : 1, int(std::min<int64_t>(left_ms, INT_MAX)));
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -91,7 +106,7 @@ bool finish_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeou
     *error = errno_text("cannot connect to " + what);
     return false;
   }
-  Io io = poll_until(fd, POLLOUT, g_get_monotonic_time() + int64_t(timeout_ms) * 1000, cancel_fd);
+  Io io = poll_until(fd, POLLOUT, now_us() + int64_t(timeout_ms) * 1000, cancel_fd);
   if (io != Io::Ok) {
     *error = "cannot connect to " + what + ": " +
              (io == Io::Timeout ? "no answer within " + std::to_string(timeout_ms) + " ms"
@@ -102,7 +117,7 @@ bool finish_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeou
   socklen_t elen = sizeof err;
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
   if (err) {
-    *error = "cannot connect to " + what + ": " + g_strerror(err);
+    *error = "cannot connect to " + what + ": " + error_string(err);
     return false;
   }
   return true;
@@ -207,7 +222,7 @@ Io Connection::wait(short events, int64_t deadline_us, int cancel_fd) {
 }
 
 Io Connection::send_all(const struct iovec *iov_in, int iovcnt, int timeout_ms, int cancel_fd) {
-  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  const int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
   std::vector<struct iovec> iov(iov_in, iov_in + iovcnt);
   size_t first = 0;
   while (first < iov.size()) {
@@ -255,7 +270,7 @@ Io Connection::send_all(const void *data, size_t len, int timeout_ms, int cancel
 }
 
 Io Connection::recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int cancel_fd) {
-  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  const int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
   *got = 0;
   if (cap == 0) {
     last_error_ = "recv_some with an empty buffer";
@@ -283,10 +298,10 @@ Io Connection::recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int
 }
 
 Io Connection::recv_all(void *buf, size_t len, int timeout_ms, int cancel_fd) {
-  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  const int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
   size_t have = 0;
   while (have < len) {
-    int left_ms = int(std::max<int64_t>(0, (deadline - g_get_monotonic_time()) / 1000));
+    int left_ms = int(std::max<int64_t>(0, (deadline - now_us()) / 1000));
     size_t got = 0;
     Io io = recv_some(static_cast<uint8_t *>(buf) + have, len - have, &got, left_ms, cancel_fd);
     if (io != Io::Ok)
@@ -481,7 +496,7 @@ uint16_t Listener::bound_tcp_port() const {
 }
 
 std::unique_ptr<Connection> Listener::accept(int timeout_ms, int cancel_fd, std::string *error) {
-  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  const int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
   for (;;) {
     vmd::UniqueFd client(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (client) {

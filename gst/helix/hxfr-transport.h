@@ -8,7 +8,7 @@
  */
 #pragma once
 
-#include "raii.h"
+#include "unique-fd.h"
 
 #include <sys/uio.h>
 

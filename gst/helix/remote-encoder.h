@@ -18,7 +18,7 @@
 
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
-#include "raii.h"
+#include "unique-fd.h"
 
 #include <sys/uio.h>
 

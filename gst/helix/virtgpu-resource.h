@@ -11,7 +11,7 @@
  */
 #pragma once
 
-#include "raii.h"
+#include "unique-fd.h"
 
 #include <cstdint>
 #include <memory>

@@ -12,6 +12,7 @@
 #                       (default OUTDIR/cache); share it between build dirs
 #   TEST_VM_BUSYBOX     static busybox to use (default /bin/busybox, from
 #                       Debian's busybox-static)
+#   TEST_VM_EXTRA_BINS  more static programs for the guest's /bin
 #
 # The kernel is the one Debian's linux-image-amd64 depends on; it is fetched
 # with `apt-get download` once and cached, so later runs only repack the
@@ -167,6 +168,12 @@ for applet in $APPLETS; do
 	ln -s busybox "$stage/bin/$applet"
 done
 cp "$vmpattern" "$stage/bin/vmpattern"
+# More static guest programs (e.g. hxfr-probe), run with vmpattern.run=NAME.
+for extra in ${TEST_VM_EXTRA_BINS:-}; do
+	is_static_elf "$extra" || die "$extra is not a static binary"
+	cp "$extra" "$stage/bin/$(basename "$extra")"
+	chmod 755 "$stage/bin/$(basename "$extra")"
+done
 cp "$srcdir/guest/init" "$stage/init"
 chmod 755 "$stage/init" "$stage/bin/vmpattern" "$stage/bin/busybox"
 cp -R "$kcache/modules/." "$stage/lib/modules/$kver/"

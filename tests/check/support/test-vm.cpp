@@ -167,6 +167,8 @@ std::unique_ptr<TestVm> TestVm::start(const VmOptions &o, std::string *error) {
     argv.insert(argv.end(), {"--p2p", o.qmp_path});
   } else if (!o.bus_address.empty()) {
     argv.insert(argv.end(), {"--bus", o.bus_address});
+  } else if (!o.display.empty()) {
+    argv.insert(argv.end(), {"--display", o.display});
   }
   if (!o.append.empty())
     argv.insert(argv.end(), {"--append", o.append});

@@ -31,6 +31,7 @@ struct VmOptions {
   std::string name = "testvm";
   std::string bus_address;  /* -display dbus,addr=... */
   std::string qmp_path;     /* -display dbus,p2p=yes -qmp unix:... */
+  std::string display;      /* any other -display value, e.g. "none" */
   std::string append;       /* kernel arguments, e.g. "vmpattern.output=drm" */
   std::vector<std::string> extra_args; /* more QEMU arguments */
 };

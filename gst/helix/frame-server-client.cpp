@@ -122,6 +122,10 @@ bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t s
 
 void ClientSession::run() {
   hx::Parser parser(max_payload_);
+  /* A client that stops inside a message would hold its slot and its
+   * payload buffer forever: no progress for this long closes it. */
+  constexpr int64_t kStalledMessageUs = 10 * G_USEC_PER_SEC;
+  int64_t last_progress = g_get_monotonic_time();
   for (;;) {
     if (parser.ready()) {
       if (!handle(parser.take()))
@@ -138,8 +142,17 @@ void ClientSession::run() {
     hx::Parser::Space space = parser.prepare();
     size_t got = 0;
     hxfr::Io io = conn_->recv_some(space.data, space.size, &got, kRecvPollMs, cancel_fd_);
-    if (io == hxfr::Io::Timeout)
+    if (io == hxfr::Io::Timeout) {
+      if (!parser.at_boundary() && g_get_monotonic_time() - last_progress > kStalledMessageUs) {
+        GST_WARNING("client %" G_GUINT64_FORMAT " (%s): stalled inside a message for 10 s: closing",
+                    id_, conn_->peer().c_str());
+        send_error(hx::error_code::kInvalidMsg, "message not completed within 10 s",
+                   version_ >= 2 ? 0 : 1);
+        break;
+      }
       continue;
+    }
+    last_progress = g_get_monotonic_time();
     if (io != hxfr::Io::Ok) {
       if (io == hxfr::Io::Closed && parser.at_boundary())
         GST_INFO("client %" G_GUINT64_FORMAT " (%s) disconnected", id_, conn_->peer().c_str());
@@ -346,7 +359,12 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
   if (req.pixels.size) {
     UploadLayout layout;
     uint32_t format = req.format;
-    bool known = upload_layout(format, req.height, req.stride, &layout);
+    /* XR24, XB24 and YU12 only for clients granted EXTRA_FORMATS: to anyone
+     * else they are unknown formats, as they are to Helix's host. */
+    const bool extra = format == hx::format::kXR24 || format == hx::format::kXB24 ||
+                       format == hx::format::kYU12;
+    bool known = (!extra || has_cap(hx::cap::kExtraFormats)) &&
+                 upload_layout(format, req.height, req.stride, &layout);
     if (!known && version_ < 2) {
       /* Helix's host encodes any format it does not know as AR24. */
       format = hx::format::kAR24;

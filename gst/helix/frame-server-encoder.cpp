@@ -1,6 +1,8 @@
 /* gst-vmdisplay: one H.264 encoding pipeline of helixframesrv. */
 #include "frame-server-encoder.h"
 
+#include <algorithm>
+
 #include <gst/app/app.h>
 
 GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
@@ -141,7 +143,8 @@ bool FrameEncoder::encode(GstBuffer *buffer, const GstVideoInfo &info, bool forc
   }
   GstClockTime duration = gst_util_uint64_scale(GST_SECOND, fps_den_, fps_num_);
   buffer = gst_buffer_make_writable(buffer);
-  GST_BUFFER_PTS(buffer) = frame_count_ * duration;
+  const GstClockTime pushed_pts = frame_count_ * duration;
+  GST_BUFFER_PTS(buffer) = pushed_pts;
   GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
   GST_BUFFER_DURATION(buffer) = duration;
   frame_count_++;
@@ -150,16 +153,30 @@ bool FrameEncoder::encode(GstBuffer *buffer, const GstVideoInfo &info, bool forc
     rebuild_ = true;
     return false;
   }
-  GstSample *sample =
-      gst_app_sink_try_pull_sample(GST_APP_SINK(appsink_), GstClockTime(timeout_ms) * GST_MSECOND);
+  /* The answer must be this frame's access unit: anything older (output an
+   * encoder with delay held back) is dropped rather than sent as this one. */
+  const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  GstSample *sample = nullptr;
+  for (;;) {
+    int64_t left_us = std::max<int64_t>(0, deadline - g_get_monotonic_time());
+    sample = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink_), GstClockTime(left_us) * GST_USECOND);
+    if (!sample)
+      break;
+    GstBuffer *b = gst_sample_get_buffer(sample);
+    if (!b || !GST_BUFFER_PTS_IS_VALID(b) || GST_BUFFER_PTS(b) >= pushed_pts)
+      break;
+    gst_sample_unref(sample);
+    sample = nullptr;
+  }
   if (!sample) {
     std::string bus = bus_error();
+    /* Whatever comes out late must never answer a later request: start over. */
+    rebuild_ = true;
     if (!bus.empty()) {
       *error = "encoding failed: " + bus;
-      rebuild_ = true;
       return false;
     }
-    return true; /* the encoder holds the frame (delay): nothing to send for it yet */
+    return true; /* the encoder held the frame (delay): nothing to send for it */
   }
   GstBuffer *au = gst_sample_get_buffer(sample);
   GstMapInfo map;

@@ -151,7 +151,19 @@ static Settings get_settings(GstVsockEnc *self) {
 
 /* ---- results from the host (reader thread, or the streaming thread for local drops) ---- */
 
+static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r);
+
+/* Under the stream lock (recursive, and never held by anyone waiting for the
+ * reader: handle_frame and finish release it around remote calls), so a
+ * flush cannot interleave: frames it threw away are not found, and a
+ * FLUSHING from finish_frame cannot overwrite the OK that flush() stores. */
 static void on_result(GstVsockEnc *self, vmd::EncodeResult &&r) {
+  GST_VIDEO_ENCODER_STREAM_LOCK(self);
+  on_result_locked(self, std::move(r));
+  GST_VIDEO_ENCODER_STREAM_UNLOCK(self);
+}
+
+static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r) {
   GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
   GstVsockEncPrivate *priv = self->priv;
   GstVideoCodecFrame *frame = gst_video_encoder_get_frame(enc, int(r.id));

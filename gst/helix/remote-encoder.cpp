@@ -122,6 +122,17 @@ bool RemoteEncoder::connect_locked(std::unique_lock<std::mutex> &lock, std::stri
   auto link = std::make_shared<Link>();
   link->conn = hxfr::connect_to(config_.address, config_.timeout_ms, flush_fd_.get(), &error);
   bool ok = link->conn != nullptr;
+  if (ok && config_.address.kind == hxfr::TransportKind::CharDevice) {
+    /* Reopening a virtio-serial port does not reset its byte stream: late
+     * answers meant for the previous link may still be queued. Drop what
+     * arrives until the port has been quiet for 100 ms (bounded). */
+    uint8_t junk[4096];
+    const int64_t give_up = g_get_monotonic_time() + int64_t(config_.timeout_ms) * 1000;
+    size_t got = 0;
+    while (g_get_monotonic_time() < give_up &&
+           link->conn->recv_some(junk, sizeof junk, &got, 100, flush_fd_.get()) == hxfr::Io::Ok) {
+    }
+  }
   if (ok) {
     link->peer.peer = link->conn->peer();
     ok = hello(*link->conn, &link->peer, &error);

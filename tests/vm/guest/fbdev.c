@@ -155,7 +155,11 @@ struct output *fbdev_output_open(const char *path, char *err, size_t errlen)
   fb->base.name = "fb";
   fb->base.width = (int)fb->var.xres;
   fb->base.height = (int)fb->var.yres;
-  fb->base.bpp = (int)fb->var.bits_per_pixel;
+  /* Report depth the way QEMU's VGA names it: 15 for 16-bit x1r5g5b5, so
+   * tests can tell it from r5g6b5. */
+  fb->base.bpp = fb->var.bits_per_pixel == 16 && fb->var.green.length == 5
+                     ? 15
+                     : (int)fb->var.bits_per_pixel;
   fb->base.set_mode = fbdev_set_mode;
   fb->base.present = fbdev_present;
   fb->base.destroy = fbdev_destroy;

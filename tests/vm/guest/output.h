@@ -10,7 +10,7 @@ struct output {
   const char *name; /* "fb" or "drm", as in the READY line */
   int width;        /* current mode */
   int height;
-  int bpp;          /* bits per pixel in video memory */
+  int bpp;          /* colour depth in video memory: 15, 16, 24 or 32 */
 
   /* Switches to width x height. fbdev cannot change its mode: it ignores the
    * request and keeps its own size; callers read width/height afterwards.

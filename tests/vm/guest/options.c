@@ -98,8 +98,9 @@ int options_set(struct options *opts, const char *key, const char *value,
     if (strlen(value) >= sizeof(opts->device))
       goto bad_value;
     strcpy(opts->device, value);
-  } else if (strcmp(key, "virtio") == 0 || strcmp(key, "modules") == 0) {
-    /* Read by /init (which modules to load), not by us. */
+  } else if (strcmp(key, "virtio") == 0 || strcmp(key, "modules") == 0 ||
+             strcmp(key, "run") == 0) {
+    /* Read by /init (modules to load, program to run), not by us. */
   } else {
     snprintf(err, errlen, "unknown option %s", key);
     return -1;

@@ -13,7 +13,7 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   dbus dbus-daemon qemu-system-x86 qemu-utils
   # the bundled test VM (kernel is fetched with apt-get download)
-  busybox-static cpio kmod
+  busybox-static cpio
   # leak check of the qemu suite
   valgrind
   # scripts

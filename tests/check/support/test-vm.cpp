@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace vmtest {
@@ -40,6 +42,21 @@ void stop_child(pid_t pid) {
     kill(pid, SIGKILL);
     reap(pid, 5000);
   }
+}
+
+/* A private temporary directory, or "" (with error set) when none can be
+ * made: g_dir_make_tmp() returns NULL then. */
+std::string make_tmp_dir(const char *tmpl, std::string *error) {
+  GError *err = nullptr;
+  gchar *dir = g_dir_make_tmp(tmpl, &err);
+  if (!dir) {
+    *error = std::string("cannot create a temporary directory: ") + err->message;
+    g_error_free(err);
+    return "";
+  }
+  std::string s = dir;
+  g_free(dir);
+  return s;
 }
 
 void remove_dir(const std::string &dir) {
@@ -110,10 +127,10 @@ bool test_vm_available(std::string *reason) {
 }
 
 std::unique_ptr<PrivateBus> PrivateBus::start(std::string *error) {
-  std::unique_ptr<PrivateBus> bus(new PrivateBus());
-  gchar *dir = g_dir_make_tmp("vmtest-bus-XXXXXX", nullptr);
-  bus->dir_ = dir;
-  g_free(dir);
+  auto bus = std::make_unique<PrivateBus>(Key());
+  bus->dir_ = make_tmp_dir("vmtest-bus-XXXXXX", error);
+  if (bus->dir_.empty())
+    return nullptr;
   std::string addr_file = bus->dir_ + "/address";
   int fd = open(addr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -155,10 +172,10 @@ std::unique_ptr<TestVm> TestVm::start(const VmOptions &o, std::string *error) {
     *error = reason;
     return nullptr;
   }
-  std::unique_ptr<TestVm> vm(new TestVm());
-  gchar *dir = g_dir_make_tmp("vmtest-vm-XXXXXX", nullptr);
-  vm->dir_ = dir;
-  g_free(dir);
+  auto vm = std::make_unique<TestVm>(Key());
+  vm->dir_ = make_tmp_dir("vmtest-vm-XXXXXX", error);
+  if (vm->dir_.empty())
+    return nullptr;
   vm->serial_ = vm->dir_ + "/serial.log";
   std::vector<std::string> argv = {"sh", env_or_empty("GST_VMDISPLAY_TEST_VM_SCRIPT"),
                                    "--vm-dir", env_or_empty("GST_VMDISPLAY_TEST_VM_DIR"),

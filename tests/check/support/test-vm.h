@@ -16,13 +16,19 @@ bool test_vm_available(std::string *reason);
 
 /* A private dbus-daemon (session configuration). */
 class PrivateBus {
+  struct Key {  /* only start() can construct */
+    explicit Key() = default;
+  };
+
  public:
   static std::unique_ptr<PrivateBus> start(std::string *error);
+  explicit PrivateBus(Key) {}
   ~PrivateBus();
+  PrivateBus(const PrivateBus &) = delete;
+  PrivateBus &operator=(const PrivateBus &) = delete;
   const std::string &address() const { return address_; }
 
  private:
-  PrivateBus() = default;
   pid_t pid_ = -1;
   std::string dir_, address_;
 };
@@ -37,9 +43,16 @@ struct VmOptions {
 };
 
 class TestVm {
+  struct Key {  /* only start() can construct */
+    explicit Key() = default;
+  };
+
  public:
   static std::unique_ptr<TestVm> start(const VmOptions &options, std::string *error);
+  explicit TestVm(Key) {}
   ~TestVm(); /* SIGTERM, 2 s, SIGKILL; reaps; removes its files */
+  TestVm(const TestVm &) = delete;
+  TestVm &operator=(const TestVm &) = delete;
 
   /* Polls the serial log for `needle` (counting only occurrences after
    * `after` bytes); false on timeout or when QEMU exited. */
@@ -50,7 +63,6 @@ class TestVm {
   void kill_now(); /* SIGKILL: a crash, as far as clients can tell */
 
  private:
-  TestVm() = default;
   pid_t pid_ = -1;
   bool reaped_ = false;
   std::string dir_, serial_;

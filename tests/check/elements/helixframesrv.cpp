@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -199,14 +200,15 @@ bool has_idr(const std::vector<uint8_t> &au) {
   return false;
 }
 
-/* Decodes access units with avdec_h264 to BGRA (or RGBA). */
-std::vector<std::vector<uint8_t>> decode_all(const std::vector<Encoded> &aus, int w, int h,
-                                             bool rgba = false) {
+/* Decodes access units with avdec_h264 to `format`, each frame packed by `pack`. */
+std::vector<std::vector<uint8_t>> decode_with(
+    const std::vector<Encoded> &aus, const char *format,
+    const std::function<std::vector<uint8_t>(const GstVideoFrame &)> &pack) {
   std::string desc =
       std::string(
           "h264parse ! avdec_h264 max-threads=1 direct-rendering=false ! videoconvert ! "
           "capsfilter caps=video/x-raw,format=") +
-      (rgba ? "RGBA" : "BGRA");
+      format;
   GstHarness *harness = gst_harness_new_parse(desc.c_str());
   gst_harness_set_src_caps_str(harness, "video/x-h264,stream-format=byte-stream,alignment=au");
   for (size_t i = 0; i < aus.size(); i++) {
@@ -221,22 +223,30 @@ std::vector<std::vector<uint8_t>> decode_all(const std::vector<Encoded> &aus, in
     GstCaps *caps = gst_pad_get_current_caps(harness->sinkpad);
     fail_unless(gst_video_info_from_caps(&info, caps));
     gst_caps_unref(caps);
-    fail_unless_equals_int(GST_VIDEO_INFO_WIDTH(&info), w);
-    fail_unless_equals_int(GST_VIDEO_INFO_HEIGHT(&info), h);
     GstVideoFrame frame;
     fail_unless(gst_video_frame_map(&frame, &info, b, GST_MAP_READ));
-    std::vector<uint8_t> pixels(size_t(w) * h * 4);
-    for (int y = 0; y < h; y++)
-      memcpy(&pixels[size_t(y) * w * 4],
-             static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) +
-                 y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
-             size_t(w) * 4);
+    out.push_back(pack(frame));
     gst_video_frame_unmap(&frame);
     gst_buffer_unref(b);
-    out.push_back(std::move(pixels));
   }
   gst_harness_teardown(harness);
   return out;
+}
+
+/* Decodes access units with avdec_h264 to BGRA (or RGBA). */
+std::vector<std::vector<uint8_t>> decode_all(const std::vector<Encoded> &aus, int w, int h,
+                                             bool rgba = false) {
+  return decode_with(aus, rgba ? "RGBA" : "BGRA", [&](const GstVideoFrame &frame) {
+    fail_unless_equals_int(GST_VIDEO_FRAME_WIDTH(&frame), w);
+    fail_unless_equals_int(GST_VIDEO_FRAME_HEIGHT(&frame), h);
+    std::vector<uint8_t> pixels(size_t(w) * h * 4);
+    for (int y = 0; y < h; y++)
+      memcpy(&pixels[size_t(y) * w * 4],
+             static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) +
+                 y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
+             size_t(w) * 4);
+    return pixels;
+  });
 }
 
 /* PSNR over the three colour channels (alpha ignored). */
@@ -844,39 +854,18 @@ static double psnr_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
 /* Decodes to packed I420. */
 static std::vector<std::vector<uint8_t>> decode_i420(const std::vector<Encoded> &aus, int w,
                                                      int h) {
-  GstHarness *harness = gst_harness_new_parse(
-      "h264parse ! avdec_h264 max-threads=1 direct-rendering=false ! videoconvert ! "
-      "capsfilter caps=video/x-raw,format=I420");
-  gst_harness_set_src_caps_str(harness, "video/x-h264,stream-format=byte-stream,alignment=au");
-  for (size_t i = 0; i < aus.size(); i++) {
-    GstBuffer *b = gst_buffer_new_memdup(aus[i].au.data(), aus[i].au.size());
-    GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
-    fail_unless_equals_int(gst_harness_push(harness, b), GST_FLOW_OK);
-  }
-  gst_harness_push_event(harness, gst_event_new_eos());
-  std::vector<std::vector<uint8_t>> out;
-  while (GstBuffer *b = gst_harness_try_pull(harness)) {
-    GstVideoInfo info;
-    GstCaps *caps = gst_pad_get_current_caps(harness->sinkpad);
-    fail_unless(gst_video_info_from_caps(&info, caps));
-    gst_caps_unref(caps);
-    GstVideoFrame frame;
-    fail_unless(gst_video_frame_map(&frame, &info, b, GST_MAP_READ));
+  return decode_with(aus, "I420", [&](const GstVideoFrame &frame) {
     std::vector<uint8_t> packed;
     for (int p = 0; p < 3; p++) {
       int pw = p ? w / 2 : w, ph = p ? h / 2 : h;
       for (int j = 0; j < ph; j++) {
-        const uint8_t *row = static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p)) +
+        const uint8_t *row = static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, p)) +
                              j * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, p);
         packed.insert(packed.end(), row, row + pw);
       }
     }
-    gst_video_frame_unmap(&frame);
-    gst_buffer_unref(b);
-    out.push_back(std::move(packed));
-  }
-  gst_harness_teardown(harness);
-  return out;
+    return packed;
+  });
 }
 
 /* NV12 (v1 format) and YU12 (v2, EXTRA_FORMATS) uploads with padded strides: the wire's plane

@@ -147,9 +147,6 @@ struct DisplayClient::Session {
     static_cast<Session *>(data)->lost = true;
   }
 
-  static void on_method(GDBusConnection *, const gchar *, const gchar *, const gchar *iface,
-                        const gchar *method, GVariant *params, GDBusMethodInvocation *inv,
-                        gpointer data);
   static void handle_method(GDBusConnection *, const gchar *, const gchar *, const gchar *iface,
                             const gchar *method, GVariant *params, GDBusMethodInvocation *inv,
                             gpointer data);
@@ -161,15 +158,6 @@ struct DisplayClient::Session {
     return nullptr;
   }
 };
-
-const char *const *DisplayClient::listener_interfaces() { return kInterfaces; }
-
-void DisplayClient::Session::on_method(GDBusConnection *connection, const gchar *sender,
-                                       const gchar *path, const gchar *iface, const gchar *method,
-                                       GVariant *params, GDBusMethodInvocation *inv,
-                                       gpointer data) {
-  handle_method(connection, sender, path, iface, method, params, inv, data);
-}
 
 namespace {
 
@@ -708,7 +696,7 @@ bool DisplayClient::connect_once(std::string *error, bool *fatal) {
     return false;
   }
 
-  static const GDBusInterfaceVTable vtable = {Session::on_method, Session::on_get_property,
+  static const GDBusInterfaceVTable vtable = {Session::handle_method, Session::on_get_property,
                                               nullptr, {nullptr}};
   GDBusNodeInfo *node = listener_node_info();
   session->reg_listener = g_dbus_connection_register_object(

@@ -50,9 +50,6 @@ class DisplayClient {
   /* Cancels whatever is under way, closes the connections, joins. */
   void stop();
 
-  /* The Interfaces we announce on our Listener. */
-  static const char *const *listener_interfaces();
-
   /* Opaque D-Bus state; public only so the C callbacks can reach it. */
   struct Session;
   struct FastPath;

@@ -421,9 +421,4 @@ FrameStats FrameStore::stats() const {
   return stats_;
 }
 
-bool FrameStore::disabled() const {
-  std::lock_guard<std::mutex> guard(lock_);
-  return disabled_;
-}
-
 }  // namespace vmd

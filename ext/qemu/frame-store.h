@@ -110,7 +110,6 @@ class FrameStore {
                   uint64_t *frame_seq, int64_t *arrival_us);
   FrameFormat format() const;
   FrameStats stats() const;
-  bool disabled() const;
 
   /* Stride of the host surface and of our output buffers for a format: the
    * GStreamer default for packed RGB (rows padded to 4 bytes). */

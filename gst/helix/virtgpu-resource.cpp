@@ -41,6 +41,38 @@ std::string basename_of(const std::string &path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+/* The name of the driver bound to a sysfs device directory ("" when none). */
+std::string driver_of(const std::string &device_dir) {
+  std::string link = device_dir + "/driver";
+  char target[PATH_MAX];
+  ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+  if (n <= 0)
+    return "";
+  target[n] = '\0';
+  return basename_of(target);
+}
+
+/* Whether `driver` drives the DRM node's device. virtio drivers bind to the virtio device
+ * (virtioN), but virtio-gpu parents its DRM device to the transport's device above it: with
+ * -device virtio-gpu-pci, class/drm/renderD128/device is the PCI function, driven by
+ * "virtio-pci", and virtio_gpu is the driver of its child device/virtio0. */
+bool driven_by(const std::string &device_dir, const std::string &driver) {
+  if (driver_of(device_dir) == driver)
+    return true;
+  DIR *dir = opendir(device_dir.c_str());
+  if (!dir)
+    return false;
+  bool found = false;
+  while (struct dirent *e = readdir(dir)) {
+    if (strncmp(e->d_name, "virtio", 6) == 0 && driver_of(device_dir + "/" + e->d_name) == driver) {
+      found = true;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
 }  // namespace
 
 std::string find_render_node(const std::string &driver, const std::string &sysfs_root,
@@ -58,13 +90,7 @@ std::string find_render_node(const std::string &driver, const std::string &sysfs
   /* renderD128 before renderD129: same length, so plain ordering works for 128..999. */
   std::sort(nodes.begin(), nodes.end());
   for (const auto &node : nodes) {
-    std::string link = class_dir + "/" + node + "/device/driver";
-    char target[PATH_MAX];
-    ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
-    if (n <= 0)
-      continue;
-    target[n] = '\0';
-    if (basename_of(target) == driver)
+    if (driven_by(class_dir + "/" + node + "/device", driver))
       return dev_root + "/" + node;
   }
   return "";

@@ -6,8 +6,10 @@
  * DRM_IOCTL_VIRTGPU_RESOURCE_INFO (GEM handle -> res_handle), then DRM_IOCTL_GEM_CLOSE. Only
  * raw ioctls: libdrm's headers are used, its library is not linked. No GStreamer here.
  *
- * The node lookup reads sysfs (class/drm/renderDNNN/device/driver -> ".../virtio_gpu"); the
- * roots are parameters so tests can hand it a fake tree.
+ * The node lookup reads sysfs: class/drm/renderDNNN/device/driver, or, since virtio-gpu parents
+ * its DRM device to the transport (a PCI function driven by "virtio-pci"),
+ * class/drm/renderDNNN/device/virtioN/driver -> ".../virtio_gpu". The roots are parameters so
+ * tests can hand it a fake tree.
  */
 #pragma once
 
@@ -19,8 +21,8 @@
 
 namespace vmd {
 
-/* The first render node (sorted by name) whose kernel driver is `driver`: "/dev/dri/renderD128"
- * or "" when there is none. */
+/* The first render node (sorted by name) whose kernel driver is `driver` (the driver of its
+ * device or of a virtioN child of it): "/dev/dri/renderD128" or "" when there is none. */
 std::string find_render_node(const std::string &driver = "virtio_gpu",
                              const std::string &sysfs_root = "/sys",
                              const std::string &dev_root = "/dev/dri");

@@ -2,6 +2,7 @@
 #include "frame-server-client.h"
 
 #include <gst/video/video.h>
+#include <poll.h>
 
 GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
 #define GST_CAT_DEFAULT helix_frame_server_debug
@@ -91,7 +92,15 @@ void ClientSession::start() {
 }
 
 void ClientSession::shutdown() {
+  stopping_ = true;
   conn_->shutdown();
+}
+
+bool ClientSession::cancelled() const {
+  if (stopping_)
+    return true;
+  struct pollfd p = {cancel_fd_, POLLIN, 0};
+  return cancel_fd_ >= 0 && poll(&p, 1, 0) > 0;
 }
 
 uint16_t ClientSession::reply_session(uint16_t request_session) const {
@@ -194,11 +203,23 @@ bool ClientSession::handle(hx::Message msg) {
         send_error(hx::error_code::kInvalidMsg, "invalid HELLO", 0);
         return false;
       }
+      if (hello.max_payload < hx::kErrorSize) {
+        /* Every fixed-size answer (ERROR is the largest) must fit. */
+        GST_WARNING("client %" G_GUINT64_FORMAT ": HELLO max_payload %u is below %u: closing",
+                    id_, hello.max_payload, hx::kErrorSize);
+        send_error(hx::error_code::kInvalidMsg,
+                   "HELLO max_payload " + std::to_string(hello.max_payload) +
+                       " is below " + std::to_string(hx::kErrorSize) +
+                       " bytes, the size of an ERROR: a client must accept at least that",
+                   0);
+        return false;
+      }
       hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
       version_ = r.version;
       caps_ = r.capabilities;
-      GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted", id_, version_,
-               caps_);
+      peer_max_payload_ = hello.max_payload;
+      GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted, accepts "
+               "payloads up to %u bytes", id_, version_, caps_, peer_max_payload_);
       return send(hx::encode(r, 0));
     }
     case hx::MsgType::kPing:
@@ -223,11 +244,20 @@ bool ClientSession::handle(hx::Message msg) {
       hx::EnableScanout e;
       if (hx::decode(h, msg.view(), &e) != hx::Status::kOk)
         return false;
-      /* We cannot plug a display into the guest. A scanout that already feeds one of our
-       * sink pads is "enabled" already; anything else is refused. */
+      /* We cannot plug a display into the guest or change its mode. A scanout that already
+       * feeds one of our sink pads at the size asked for (0 = any) is "enabled" already;
+       * anything else is refused. */
       hx::ScanoutResponse r;
       r.scanout_id = e.scanout_id;
-      r.success = scanouts_->exists(e.scanout_id);
+      if (e.width == 0 && e.height == 0) {
+        r.success = scanouts_->exists(e.scanout_id);
+      } else {
+        uint32_t w = 0, h2 = 0;
+        r.success = scanouts_->current_size(e.scanout_id, &w, &h2) &&
+                    (e.width == 0 || e.width == w) && (e.height == 0 || e.height == h2);
+      }
+      GST_INFO("client %" G_GUINT64_FORMAT ": ENABLE_SCANOUT %u %ux%u: %s", id_, e.scanout_id,
+               e.width, e.height, r.success ? "already enabled at that size" : "refused");
       r.connector = "Virtual-" + std::to_string(uint64_t(e.scanout_id) + 1);
       return send(hx::encode(r, h.session_id));
     }
@@ -296,15 +326,19 @@ bool ClientSession::handle_subscribe(const hx::Subscribe &sub, uint16_t session)
              sub.scanout_id);
     return send(hx::encode(r, session));
   }
-  auto subscriber = std::make_shared<Subscriber>(sub.scanout_id, [this] {
+  auto subscriber = std::make_shared<Subscriber>(sub.scanout_id, peer_max_payload_, [this] {
     GST_WARNING("client %" G_GUINT64_FORMAT
                 " (%s): subscriber stayed %d ms behind: "
                 "disconnecting",
                 id_, conn_->peer().c_str(), kBehindLimitMs);
     conn_->shutdown();
   });
-  /* The answer goes out before the first frame can: the stream starts after this send. */
-  r.success = scanouts_->exists(sub.scanout_id);
+  /* Subscribed before the answer is sent, so the answer is true when it leaves (a pad
+   * released meanwhile ends the subscription the usual way); frames queue on the subscriber
+   * until the sender thread starts after the answer, so the answer always goes out first. */
+  r.success = scanouts_->subscribe(sub.scanout_id, subscriber, encoder_choice_);
+  if (r.success)
+    subscriber_ = subscriber;
   if (!send(hx::encode(r, session)))
     return false;
   if (!r.success) {
@@ -314,9 +348,6 @@ bool ClientSession::handle_subscribe(const hx::Subscribe &sub, uint16_t session)
              id_, sub.scanout_id, sub.scanout_id);
     return true;
   }
-  if (!scanouts_->subscribe(sub.scanout_id, subscriber, encoder_choice_))
-    return true; /* the pad went away in between: no frames will come */
-  subscriber_ = subscriber;
   sender_thread_ = std::make_unique<std::thread>([this] { sender_loop(); });
   GST_INFO("client %" G_GUINT64_FORMAT ": subscribed to scanout %u", id_, sub.scanout_id);
   return true;
@@ -325,10 +356,28 @@ bool ClientSession::handle_subscribe(const hx::Subscribe &sub, uint16_t session)
 void ClientSession::sender_loop() {
   const uint16_t session = uint16_t(subscriber_->scanout());
   for (;;) {
-    bool too_slow = false;
-    std::shared_ptr<const StreamFrame> f = subscriber_->next(kRecvPollMs, &too_slow);
-    if (too_slow)
-      return; /* the connection was shut down by the stream (on_too_slow) */
+    SubscriberNotice notice;
+    std::shared_ptr<const StreamFrame> f = subscriber_->next(kRecvPollMs, &notice);
+    switch (notice.kind) {
+      case SubscriberNotice::Kind::kTooSlow:
+        return; /* the connection was shut down by the stream (on_too_slow) */
+      case SubscriberNotice::Kind::kOversize:
+        GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, notice.text.c_str());
+        if (!send_error(hx::error_code::kEncodeFailed, notice.text, session)) {
+          conn_->shutdown();
+          return;
+        }
+        continue;
+      case SubscriberNotice::Kind::kEnded:
+        /* The stream is over for good: say why, then close, so any client notices (a
+         * Helix client reconnects on close). */
+        GST_INFO("client %" G_GUINT64_FORMAT ": %s: closing", id_, notice.text.c_str());
+        send_error(hx::error_code::kResourceNotFound, notice.text, session);
+        conn_->shutdown();
+        return;
+      case SubscriberNotice::Kind::kNone:
+        break;
+    }
     if (!f) {
       if (subscriber_->closed())
         return;
@@ -398,6 +447,12 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
      * resource ID says; v2 peers name the scanout in session_id. */
     uint32_t scanout = version_ >= 2 ? msg.header.session_id : 0;
     GstSample *sample = scanouts_->latest(scanout);
+    if (!sample && !scanouts_->exists(scanout))
+      return send_error(hx::error_code::kResourceNotFound,
+                        "no scanout " + std::to_string(scanout) + " (no sink pad sink_" +
+                            std::to_string(scanout) +
+                            ": never requested, or released); upload pixels instead",
+                        session);
     if (!sample)
       return send_error(hx::error_code::kResourceNotFound,
                         "no frame yet for scanout " + std::to_string(scanout), session);
@@ -416,7 +471,7 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
   }
 
   if (!encoder_) {
-    encoder_ = std::make_unique<FrameEncoder>(encoder_choice_);
+    encoder_ = std::make_unique<FrameEncoder>(encoder_choice_, [this] { return cancelled(); });
     encoder_->set_bitrate(bitrate_bps_);
     encoder_->set_framerate(fps_num_, fps_den_);
     encoder_->set_profile(profile_);
@@ -426,6 +481,18 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
   if (!encoder_->encode(buffer, info, req.force_keyframe, kEncodeTimeoutMs, &out, &error)) {
     GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, error.c_str());
     return send_error(hx::error_code::kEncodeFailed, error, session);
+  }
+  if (!out.empty && frame_response_payload(out.data.size()) > peer_max_payload_) {
+    /* The client said it cannot take a message this large. The frame is lost for it, and
+     * the next one must not refer to it: an IDR. The connection stays. */
+    encoder_->request_keyframe();
+    std::string text = "access unit of " + std::to_string(out.data.size()) +
+                       " bytes is over your max_payload of " +
+                       std::to_string(peer_max_payload_) +
+                       " bytes: frame dropped, the next one will be a keyframe; lower the "
+                       "bitrate (CONFIG_REQ) or accept larger payloads in HELLO";
+    GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, text.c_str());
+    return send_error(hx::error_code::kEncodeFailed, text, session);
   }
   hx::FrameResponse r;
   r.pts_ns = req.pts_ns;

@@ -3,7 +3,9 @@
  * Runs on its own thread: reads messages with the streaming parser (zero copy into the
  * payload), answers them in order, and encodes with its own FrameEncoder. Version 1 (Helix)
  * until the first message is a HELLO; then the negotiated version and capabilities. Any framing
- * error is answered with ERROR INVALID_MSG and ends this connection only.
+ * error is answered with ERROR INVALID_MSG and ends this connection only. Nothing larger than
+ * the max_payload the client announced in HELLO (64 MiB for v1 clients, Helix's own limit)
+ * is sent to it: an access unit that would not fit is answered ERROR ENCODE_FAILED instead.
  */
 #pragma once
 
@@ -45,7 +47,8 @@ class ClientSession {
   ClientSession &operator=(const ClientSession &) = delete;
 
   void start();
-  /* Wakes the thread (the server's cancel fd does it for everyone at stop). */
+  /* Wakes the thread and cancels an encode in progress (the server's cancel fd does both for
+   * everyone at stop). */
   void shutdown();
   bool finished() const { return finished_; }
 
@@ -61,6 +64,8 @@ class ClientSession {
   bool send_error(int32_t code, const std::string &text, uint16_t session);
   uint16_t reply_session(uint16_t request_session) const;
   bool has_cap(uint32_t bit) const { return version_ >= 2 && (caps_ & bit); }
+  /* True once the server stops or this session is shut down: encodes give up. */
+  bool cancelled() const;
 
   uint64_t id_;
   std::unique_ptr<hxfr::Connection> conn_;
@@ -70,6 +75,7 @@ class ClientSession {
   int cancel_fd_;
   std::unique_ptr<std::thread> thread_;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> stopping_{false};
   std::mutex send_lock_; /* replies and subscription frames share the connection */
 
   std::shared_ptr<Subscriber> subscriber_; /* after a successful SUBSCRIBE */
@@ -79,6 +85,9 @@ class ClientSession {
   std::unique_ptr<FrameEncoder> encoder_;
   uint16_t version_ = vmd::hxfr::kVersion1;
   uint32_t caps_ = 0;
+  /* Largest payload the client accepts (HELLO; v1: Helix's 64 MiB). Written by the client
+   * thread before the sender thread exists. */
+  uint32_t peer_max_payload_ = vmd::hxfr::kDefaultMaxPayload;
   bool first_message_ = true;
   /* CONFIG_REQ values, kept until the encoder exists */
   uint32_t bitrate_bps_ = 0, fps_num_ = 0, fps_den_ = 0;

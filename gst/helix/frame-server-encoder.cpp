@@ -27,7 +27,8 @@ const char *profile_caps(uint8_t profile_idc) {
 
 }  // namespace
 
-FrameEncoder::FrameEncoder(EncoderChoice choice) : choice_(std::move(choice)) {
+FrameEncoder::FrameEncoder(EncoderChoice choice, std::function<bool()> cancelled)
+    : choice_(std::move(choice)), cancelled_(std::move(cancelled)) {
   gst_video_info_init(&info_);
 }
 
@@ -41,12 +42,23 @@ void FrameEncoder::teardown() {
     convert_sink_ = nullptr;
   }
   if (pipeline_) {
-    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    if (frame_inside_) {
+      /* Stopping waits for the streaming thread, which may be stuck inside an element that
+       * cannot be interrupted: done on GStreamer's async call pool (it holds a reference
+       * until the pipeline is down), so whoever is stopping us does not wait for it. */
+      GST_DEBUG("encoding pipeline may still hold a frame: stopping it in the background");
+      gst_element_call_async(
+          pipeline_, [](GstElement *p, gpointer) { gst_element_set_state(p, GST_STATE_NULL); },
+          nullptr, nullptr);
+    } else {
+      gst_element_set_state(pipeline_, GST_STATE_NULL);
+    }
     gst_object_unref(pipeline_);
     pipeline_ = nullptr;
   }
   appsrc_ = appsink_ = encoder_ = nullptr;
   have_info_ = false;
+  frame_inside_ = false;
 }
 
 std::string FrameEncoder::bus_error() {
@@ -153,21 +165,37 @@ bool FrameEncoder::encode(GstBuffer *buffer, const GstVideoInfo &info, bool forc
     rebuild_ = true;
     return false;
   }
+  frame_inside_ = true;
   /* The answer must be this frame's access unit: anything older (output an
-   * encoder with delay held back) is dropped rather than sent as this one. */
+   * encoder with delay held back) is dropped rather than sent as this one. Waited for in
+   * slices, so a stop (cancelled_) is seen within kPollSliceMs. */
   const int64_t deadline = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
   GstSample *sample = nullptr;
   for (;;) {
-    int64_t left_us = std::max<int64_t>(0, deadline - g_get_monotonic_time());
-    sample = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink_), GstClockTime(left_us) * GST_USECOND);
-    if (!sample)
+    if (cancelled_ && cancelled_()) {
+      *error = "encoding cancelled: the server is stopping";
+      rebuild_ = true; /* the frame may still come out: never as a later frame's answer */
+      return false;
+    }
+    int64_t left_us = deadline - g_get_monotonic_time();
+    if (left_us <= 0)
       break;
+    left_us = std::min<int64_t>(left_us, int64_t(kPollSliceMs) * 1000);
+    sample = gst_app_sink_try_pull_sample(GST_APP_SINK(appsink_),
+                                          GstClockTime(left_us) * GST_USECOND);
+    if (!sample) {
+      if (gst_app_sink_is_eos(GST_APP_SINK(appsink_)))
+        break; /* an error ended the stream: nothing more will come */
+      continue;
+    }
     GstBuffer *b = gst_sample_get_buffer(sample);
     if (!b || !GST_BUFFER_PTS_IS_VALID(b) || GST_BUFFER_PTS(b) >= pushed_pts)
       break;
     gst_sample_unref(sample);
     sample = nullptr;
   }
+  if (sample)
+    frame_inside_ = false; /* its access unit (or a later one) is out */
   if (!sample) {
     std::string bus = bus_error();
     /* Whatever comes out late must never answer a later request: start over. */

@@ -7,6 +7,12 @@
  * frame and waits, with a timeout, for its access unit. The pipeline is rebuilt when the frame
  * size or format changes (or the frame rate or profile a CONFIG_REQ asked for): nothing is in
  * flight then, and the new encoder starts with an IDR. Bitrate changes are applied live.
+ *
+ * Stopping never waits for an encoder: encode() waits for its access unit in short slices and
+ * gives up as soon as the `cancelled` predicate says so, and a pipeline that may still hold a
+ * frame (cancelled, or no output within the timeout) is stopped on GStreamer's async call pool
+ * instead of the caller's thread, because the element holding it may not be interruptible
+ * (a driver call, a sleeping element).
  * Not thread-safe: one thread (the client's) uses it.
  */
 #pragma once
@@ -17,6 +23,7 @@
 #include <gst/video/video.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,7 +38,10 @@ struct EncodedFrame {
 
 class FrameEncoder {
  public:
-  explicit FrameEncoder(EncoderChoice choice);
+  /* cancelled: polled while encode() waits (at least every kPollSliceMs); true makes it give
+   * up at once. Called on the encoding thread; may be empty. */
+  explicit FrameEncoder(EncoderChoice choice, std::function<bool()> cancelled = nullptr);
+  static constexpr int kPollSliceMs = 20;
   ~FrameEncoder();
   FrameEncoder(const FrameEncoder &) = delete;
   FrameEncoder &operator=(const FrameEncoder &) = delete;
@@ -61,6 +71,7 @@ class FrameEncoder {
   std::string bus_error();
 
   EncoderChoice choice_;
+  std::function<bool()> cancelled_;
   GstElement *pipeline_ = nullptr;
   GstElement *appsrc_ = nullptr;   /* owned by pipeline_ */
   GstElement *appsink_ = nullptr;  /* owned by pipeline_ */
@@ -70,6 +81,8 @@ class FrameEncoder {
   bool have_info_ = false;
   bool rebuild_ = false;
   bool keyframe_pending_ = false;
+  /* A frame was pushed and its access unit has not come out: the pipeline may be busy. */
+  bool frame_inside_ = false;
 
   uint32_t bitrate_bps_ = 0; /* 0: the encoder's own default */
   uint32_t fps_num_ = 30, fps_den_ = 1;

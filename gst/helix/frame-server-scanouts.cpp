@@ -1,6 +1,8 @@
 /* gst-vmdisplay: the latest frame of each scanout. */
 #include "frame-server-scanouts.h"
 
+#include <gst/video/video.h>
+
 #include <utility>
 #include <vector>
 
@@ -34,7 +36,12 @@ void ScanoutRegistry::remove(uint32_t id) {
       streams_.erase(st);
     }
   }
-  stream.reset(); /* joins, outside the lock; its subscribers get no more frames */
+  if (stream)
+    stream->end_subscribers("scanout " + std::to_string(id) + " was removed (pad sink_" +
+                            std::to_string(id) +
+                            " released): its stream has ended; subscribe again once it is "
+                            "back");
+  stream.reset(); /* joins, outside the lock */
   if (old)
     gst_sample_unref(old);
 }
@@ -105,6 +112,21 @@ void ScanoutRegistry::push(uint32_t id, GstSample *sample) {
   }
   if (old) /* unref outside the lock: it may free a large buffer */
     gst_sample_unref(old);
+}
+
+bool ScanoutRegistry::current_size(uint32_t id, uint32_t *width, uint32_t *height) {
+  GstSample *sample = latest(id);
+  if (!sample)
+    return false;
+  GstVideoInfo info;
+  GstCaps *caps = gst_sample_get_caps(sample);
+  bool ok = caps && gst_video_info_from_caps(&info, caps);
+  if (ok) {
+    *width = uint32_t(GST_VIDEO_INFO_WIDTH(&info));
+    *height = uint32_t(GST_VIDEO_INFO_HEIGHT(&info));
+  }
+  gst_sample_unref(sample);
+  return ok;
 }
 
 GstSample *ScanoutRegistry::latest(uint32_t id) {

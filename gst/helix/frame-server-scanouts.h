@@ -27,8 +27,14 @@ class ScanoutRegistry {
 
   /* A sink pad for scanout id exists (frames may not have arrived yet). */
   void add(uint32_t id);
+  /* The pad is released: its frame is forgotten (resource-ID requests get
+   * RESOURCE_NOT_FOUND) and its SUBSCRIBE streams end (each subscriber is sent ERROR
+   * RESOURCE_NOT_FOUND and closed, see Subscriber::end). */
   void remove(uint32_t id);
   bool exists(uint32_t id);
+  /* Size of the scanout's latest frame; false without a sink pad or before its first
+   * frame. */
+  bool current_size(uint32_t id, uint32_t *width, uint32_t *height);
   /* New frame; takes the sample reference. */
   void push(uint32_t id, GstSample *sample);
   /* The latest frame (a new reference) or nullptr before the first one. */

@@ -17,8 +17,25 @@ constexpr int kStreamEncodeTimeoutMs = 5000;
 
 bool Subscriber::offer(const std::shared_ptr<const StreamFrame> &frame) {
   std::lock_guard<std::mutex> g(lock_);
-  if (closed_ || too_slow_)
+  if (closed_ || too_slow_ || ended_)
     return false;
+  if (frame_response_payload(frame->data.size()) > max_payload_) {
+    /* The client cannot take it: missed like a frame of a full queue, up to the next IDR
+     * that fits. An oversized IDR does not answer the request for one; the request is
+     * repeated at most every kKeyRetryMs, so a subscriber whose IDRs never fit does not make
+     * the shared stream all-IDR for everyone. */
+    waiting_keyframe_ = true;
+    if (!oversize_reported_) {
+      oversize_reported_ = true;
+      oversize_text_ = "access unit of " + std::to_string(frame->data.size()) +
+                       " bytes for scanout " + std::to_string(scanout_) +
+                       " is over your max_payload of " + std::to_string(max_payload_) +
+                       " bytes: skipped up to the next keyframe that fits; lower the bitrate "
+                       "(CONFIG_REQ) or accept larger payloads in HELLO";
+      cond_.notify_all();
+    }
+    return ask_keyframe_locked();
+  }
   if (frame->keyframe)
     key_requested_ = false; /* whatever happens to it, the request was answered */
   if (queue_.size() >= kSubscriberQueue) {
@@ -40,25 +57,63 @@ bool Subscriber::offer(const std::shared_ptr<const StreamFrame> &frame) {
   }
   behind_since_us_ = 0;
   if (waiting_keyframe_ && !frame->keyframe) {
-    /* Room again, but a P-frame would not decode: skip it and ask for an IDR (once). */
-    return !std::exchange(key_requested_, true);
+    /* Room again, but a P-frame would not decode: skip it and ask for an IDR (once, or
+     * again after kKeyRetryMs if the one asked for never came or did not fit). */
+    return ask_keyframe_locked();
   }
   waiting_keyframe_ = false;
+  oversize_reported_ = false;
   queue_.push_back(frame);
   cond_.notify_all();
   return false;
 }
 
-std::shared_ptr<const StreamFrame> Subscriber::next(int timeout_ms, bool *disconnect) {
+bool Subscriber::ask_keyframe_locked() {
+  const int64_t now = g_get_monotonic_time();
+  if (key_requested_ && now - key_requested_at_us_ < int64_t(kKeyRetryMs) * 1000)
+    return false;
+  key_requested_ = true;
+  key_requested_at_us_ = now;
+  return true;
+}
+
+std::shared_ptr<const StreamFrame> Subscriber::next(int timeout_ms, SubscriberNotice *notice) {
   std::unique_lock<std::mutex> g(lock_);
-  cond_.wait_for(g, std::chrono::milliseconds(timeout_ms),
-                 [this] { return closed_ || too_slow_ || !queue_.empty(); });
-  *disconnect = too_slow_;
-  if (closed_ || too_slow_ || queue_.empty())
+  cond_.wait_for(g, std::chrono::milliseconds(timeout_ms), [this] {
+    return closed_ || too_slow_ || ended_ || !oversize_text_.empty() || !queue_.empty();
+  });
+  *notice = SubscriberNotice();
+  if (too_slow_) {
+    notice->kind = SubscriberNotice::Kind::kTooSlow;
     return nullptr;
-  auto f = queue_.front();
-  queue_.pop_front();
-  return f;
+  }
+  if (closed_)
+    return nullptr;
+  if (!oversize_text_.empty()) {
+    notice->kind = SubscriberNotice::Kind::kOversize;
+    notice->text = std::exchange(oversize_text_, std::string());
+    return nullptr;
+  }
+  if (!queue_.empty()) {
+    auto f = queue_.front();
+    queue_.pop_front();
+    return f;
+  }
+  if (ended_) {
+    closed_ = true;
+    notice->kind = SubscriberNotice::Kind::kEnded;
+    notice->text = end_reason_;
+  }
+  return nullptr;
+}
+
+void Subscriber::end(const std::string &why) {
+  std::lock_guard<std::mutex> g(lock_);
+  if (closed_ || ended_)
+    return;
+  ended_ = true;
+  end_reason_ = why;
+  cond_.notify_all();
 }
 
 void Subscriber::close() {
@@ -74,7 +129,9 @@ bool Subscriber::closed() {
 }
 
 ScanoutStream::ScanoutStream(uint32_t scanout, EncoderChoice encoder)
-    : scanout_(scanout), encoder_(std::make_unique<FrameEncoder>(std::move(encoder))) {
+    : scanout_(scanout),
+      encoder_(std::make_unique<FrameEncoder>(std::move(encoder),
+                                              [this] { return cancel_.load(); })) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -82,6 +139,7 @@ ScanoutStream::~ScanoutStream() {
   {
     std::lock_guard<std::mutex> g(lock_);
     stop_ = true;
+    cancel_ = true; /* an encode in progress gives up within FrameEncoder::kPollSliceMs */
     cond_.notify_all();
   }
   thread_.join();
@@ -93,6 +151,18 @@ void ScanoutStream::add(std::shared_ptr<Subscriber> s) {
   std::lock_guard<std::mutex> g(lock_);
   subscribers_.push_back(s);
   keyframe_ = true; /* the newcomer starts at an IDR */
+}
+
+void ScanoutStream::end_subscribers(const std::string &why) {
+  std::vector<std::shared_ptr<Subscriber>> live;
+  {
+    std::lock_guard<std::mutex> g(lock_);
+    for (auto &w : subscribers_)
+      if (auto s = w.lock())
+        live.push_back(std::move(s));
+  }
+  for (auto &s : live)
+    s->end(why);
 }
 
 void ScanoutStream::push(GstSample *sample) {
@@ -166,6 +236,8 @@ void ScanoutStream::run() {
     EncodedFrame out;
     std::string error;
     if (!encoder_->encode(copy, info, keyframe, kStreamEncodeTimeoutMs, &out, &error)) {
+      if (cancel_)
+        break; /* stopping */
       GST_WARNING("scanout %u: %s", scanout_, error.c_str());
       std::lock_guard<std::mutex> g(lock_);
       keyframe_ = true; /* a rebuilt encoder starts with one anyway */

@@ -38,7 +38,8 @@ class FrameServer {
 
   /* Listens and starts accepting. False with an actionable *error (bad address, in use). */
   bool start(std::string *error);
-  /* Closes every connection and joins every thread. Idempotent. */
+  /* Closes every connection and joins every thread, promptly even during an encode (see
+   * FrameEncoder). Idempotent. */
   void stop();
 
   uint16_t bound_tcp_port() const { return bound_tcp_port_; }

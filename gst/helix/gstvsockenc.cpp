@@ -227,7 +227,8 @@ static gboolean gst_vsock_enc_start(GstVideoEncoder *enc) {
     config.capabilities &= ~hx::cap::kResourceId;
   auto remote = std::make_unique<vmd::RemoteEncoder>(
       config, [self](vmd::EncodeResult &&r) { on_result(self, std::move(r)); },
-      [self](bool lost, const std::string &why) { on_link(self, lost, why); });
+      [self](bool lost, const std::string &why) { on_link(self, lost, why); },
+      [self](const std::string &note) { GST_INFO_OBJECT(self, "%s", note.c_str()); });
   std::lock_guard<std::mutex> guard(priv->lock);
   priv->remote = std::move(remote);
   priv->last_flow = GST_FLOW_OK;

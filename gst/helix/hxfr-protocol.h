@@ -223,7 +223,8 @@ struct SubscribeResponse {
 struct Hello {
   uint16_t version = kProtocolVersion;       /* highest version the sender speaks */
   uint32_t capabilities = 0;                 /* cap::* the sender understands */
-  uint32_t max_payload = kDefaultMaxPayload; /* largest payload_size the sender accepts */
+  uint32_t max_payload = kDefaultMaxPayload; /* largest payload_size the sender accepts (our
+                                                host refuses less than kErrorSize) */
 };
 
 struct HelloResponse {

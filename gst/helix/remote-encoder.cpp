@@ -48,10 +48,12 @@ std::string caps_text(const PeerInfo &p) {
 
 }  // namespace
 
-RemoteEncoder::RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, LinkFn on_link)
+RemoteEncoder::RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, LinkFn on_link,
+                             NoteFn on_note)
     : config_(std::move(config)),
       on_result_(std::move(on_result)),
       on_link_(std::move(on_link)),
+      on_note_(std::move(on_note)),
       stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       flush_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
@@ -195,58 +197,63 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
     return true;
   hx::Hello h;
   h.capabilities = config_.capabilities;
+  h.max_payload = config_.max_payload;
   auto bytes = hx::encode(h, 0);
   hxfr::Io io = conn.send_all(bytes.data(), bytes.size(), config_.timeout_ms, flush_fd_.get());
   if (io != hxfr::Io::Ok) {
     *why = std::string("sending HELLO: ") + hxfr::io_name(io);
     return false;
   }
-  /* Header: nothing at all within the HELLO timeout means a v1 host. */
-  uint8_t hdr[hx::kHeaderSize];
-  size_t have = 0;
-  int64_t deadline = now_us() + int64_t(config_.hello_timeout_ms) * 1000;
-  while (have < sizeof hdr) {
-    int left_ms = int(std::max<int64_t>(0, (deadline - now_us()) / 1000));
-    if (have > 0)
-      left_ms = config_.timeout_ms; /* an answer has started: the normal reply bound */
+  /* Nothing at all within the HELLO timeout means a v1 host. A message that is neither
+   * HELLO_RESP nor ERROR can only be a late answer meant for an earlier connection (a
+   * character device keeps its byte stream across reopening): skipped, and the wait goes on.
+   * The parser reads no byte past the message it is in, so nothing meant for the reader
+   * thread is taken here. Bounded: new messages are only started until the HELLO deadline,
+   * and one that has started must end within timeout_ms after it. */
+  hx::Parser parser(config_.max_payload);
+  const int64_t hello_deadline = now_us() + int64_t(config_.hello_timeout_ms) * 1000;
+  const int64_t hard_deadline = hello_deadline + int64_t(config_.timeout_ms) * 1000;
+  for (;;) {
+    if (parser.ready()) {
+      hx::Message msg = parser.take();
+      if (msg.header.type == hx::MsgType::kHelloResponse) {
+        hx::HelloResponse r;
+        if (hx::decode(msg.header, msg.view(), &r) != hx::Status::kOk) {
+          *why = "malformed HELLO_RESP";
+          return false;
+        }
+        peer->version = r.version;
+        peer->capabilities = r.capabilities & config_.capabilities;
+        peer->max_payload = r.max_payload;
+        return true;
+      }
+      if (msg.header.type == hx::MsgType::kError)
+        return true; /* the earliest Helix host answers unknown types with ERROR: v1 */
+      if (on_note_)
+        on_note_(std::string("skipped a ") + hx::msg_type_name(msg.header.type) +
+                 " received before the HELLO answer (meant for an earlier connection)");
+      continue;
+    }
+    if (parser.failed()) {
+      *why = "bad answer to HELLO: " + parser.error_detail();
+      return false;
+    }
+    const bool inside = !parser.at_boundary();
+    const int64_t until = inside ? hard_deadline : hello_deadline;
+    int left_ms = int(std::max<int64_t>(0, (until - now_us()) / 1000));
+    if (!inside && left_ms == 0)
+      return true; /* v1 peer */
+    hx::Parser::Space space = parser.prepare();
     size_t got = 0;
-    io = conn.recv_some(hdr + have, sizeof hdr - have, &got, left_ms, flush_fd_.get());
-    if (io == hxfr::Io::Timeout && have == 0)
+    io = conn.recv_some(space.data, space.size, &got, left_ms, flush_fd_.get());
+    if (io == hxfr::Io::Timeout && !inside)
       return true; /* v1 peer */
     if (io != hxfr::Io::Ok) {
       *why = std::string("reading the HELLO answer: ") + hxfr::io_name(io);
       return false;
     }
-    have += got;
+    parser.commit(got);
   }
-  hx::Header header;
-  hx::Status st = hx::decode_header(hdr, &header);
-  if (st == hx::Status::kOk)
-    st = hx::check_header(header);
-  if (st != hx::Status::kOk) {
-    *why = std::string("bad answer to HELLO: ") + hx::status_name(st);
-    return false;
-  }
-  std::vector<uint8_t> payload(header.payload_size);
-  if (header.payload_size) {
-    io = conn.recv_all(payload.data(), payload.size(), config_.timeout_ms, flush_fd_.get());
-    if (io != hxfr::Io::Ok) {
-      *why = std::string("reading the HELLO answer: ") + hxfr::io_name(io);
-      return false;
-    }
-  }
-  if (header.type == hx::MsgType::kHelloResponse) {
-    hx::HelloResponse r;
-    if (hx::decode(header, hx::ByteView{payload.data(), payload.size()}, &r) != hx::Status::kOk) {
-      *why = "malformed HELLO_RESP";
-      return false;
-    }
-    peer->version = r.version;
-    peer->capabilities = r.capabilities & config_.capabilities;
-    peer->max_payload = r.max_payload;
-  }
-  /* ERROR (the earliest Helix host) or anything else: a v1 peer. */
-  return true;
 }
 
 void RemoteEncoder::fail_link_locked(const std::shared_ptr<Link> &link_ref,
@@ -281,7 +288,7 @@ void RemoteEncoder::submit(uint64_t id, hx::FrameRequest m, const struct iovec *
   hx::ConfigRequest cfg = config_req_;
   /* Queued before it is sent so the reader can never see its answer first. The deadline
    * covers the send and the reply; it is narrowed to the reply once the send is done. */
-  pending_.push_back(Pending{id, now_us() + int64_t(config_.timeout_ms) * 2000,
+  pending_.push_back(Pending{id, m.pts_ns, now_us() + int64_t(config_.timeout_ms) * 2000,
                              m.resource_id != 0, false, {}});
   lock.unlock();
 
@@ -345,7 +352,7 @@ void RemoteEncoder::drop(uint64_t id, const std::string &reason) {
     return;
   }
   /* Frames before it are still in flight: the reader reports this one after them. */
-  pending_.push_back(Pending{id, 0, false, true, reason});
+  pending_.push_back(Pending{id, 0, 0, false, true, reason});
 }
 
 void RemoteEncoder::set_config(const hx::ConfigRequest &config) {
@@ -422,9 +429,12 @@ void RemoteEncoder::deliver_front_locked(std::unique_lock<std::mutex> &lock) {
 }
 
 void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
-  hx::Parser parser(hx::kDefaultMaxPayload);
+  hx::Parser parser(config_.max_payload);
   std::string why;
   bool report = true;
+  /* FRAME_RESPONSEs discarded since the last one that matched a request: a host that does
+   * not echo pts shows up as frames timing out with this count in the reason. */
+  unsigned unmatched = 0;
   for (;;) {
     int wait_ms = kIdlePollMs;
     {
@@ -445,6 +455,10 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
         if (left < 0) {
           why = "no reply from the host encoder within " + std::to_string(config_.timeout_ms) +
                 " ms";
+          if (unmatched)
+            why += " (" + std::to_string(unmatched) +
+                   " answers in the meantime carried a pts no frame in flight has: the host "
+                   "must echo each FRAME_REQUEST's pts in its FRAME_RESPONSE)";
           break;
         }
         wait_ms = int(std::min<int64_t>(left + 1, kIdlePollMs));
@@ -473,9 +487,12 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
       continue;
     hx::Message msg = parser.take();
     EncodeResult r;
+    int64_t answer_pts = 0;
+    const bool is_error = msg.header.type == hx::MsgType::kError;
     if (msg.header.type == hx::MsgType::kFrameResponse) {
       hx::FrameResponse resp;
       hx::decode(msg.header, msg.view(), &resp); /* validated by the parser */
+      answer_pts = resp.pts_ns;
       r.keyframe = resp.is_keyframe;
       size_t total = 0;
       for (auto &n : resp.nals)
@@ -486,7 +503,7 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
       r.dropped = r.data.empty();
       if (r.dropped)
         r.reason = "the host returned no data for this frame";
-    } else if (msg.header.type == hx::MsgType::kError) {
+    } else if (is_error) {
       hx::Error err;
       hx::decode(msg.header, msg.view(), &err);
       r.dropped = true;
@@ -499,20 +516,70 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
     if (link_ != link)
       continue; /* reset meanwhile: the exit path reports the frames */
     deliver_front_locked(lock);
-    if (pending_.empty())
-      continue; /* an answer nobody asked for */
+    if (link_ != link)
+      continue;
+    /* Which request this answers: ERROR (no pts) the oldest one; FRAME_RESPONSE the oldest
+     * one sent with its pts. Only this thread takes entries off pending_ while the link is
+     * up (others only append), so the index stays valid until they are popped below. */
+    size_t match = pending_.size();
+    for (size_t i = 0; i < pending_.size(); i++) {
+      if (!pending_[i].skip && (is_error || pending_[i].pts_ns == answer_pts)) {
+        match = i;
+        break;
+      }
+    }
+    if (match == pending_.size()) {
+      unmatched++;
+      std::string note;
+      if (is_error) {
+        note = "discarded an ERROR that arrived with no frame in flight (" + r.reason + ")";
+      } else {
+        note = "discarded a FRAME_RESPONSE with pts " + std::to_string(answer_pts) +
+               ": no frame in flight has that pts (a late answer to a frame already given "
+               "up?)";
+      }
+      lock.unlock();
+      if (on_note_)
+        on_note_(note);
+      continue;
+    }
+    unmatched = 0;
+    /* Requests before the match were not answered (the host skipped them, or their answers
+     * were lost): they are dropped, in order, and the next frame must be a keyframe. */
+    std::vector<EncodeResult> out;
+    out.reserve(match + 1);
+    bool lost = false;
+    for (size_t i = 0; i < match; i++) {
+      Pending p = std::move(pending_.front());
+      pending_.pop_front();
+      EncodeResult d;
+      d.id = p.id;
+      d.dropped = true;
+      d.used_resource_id = p.resource_id;
+      if (p.skip) {
+        d.reason = p.reason;
+      } else {
+        d.reason = "the host answered a later frame (pts " + std::to_string(answer_pts) +
+                   ") before this one (pts " + std::to_string(p.pts_ns) + "): lost";
+        lost = true;
+      }
+      out.push_back(std::move(d));
+    }
     Pending p = std::move(pending_.front());
     pending_.pop_front();
     r.id = p.id;
     r.used_resource_id = p.resource_id;
-    if (r.dropped) /* lost frames break the reference chain downstream */
+    out.push_back(std::move(r));
+    if (lost || out.back().dropped) /* lost frames break the reference chain downstream */
       force_keyframe_ = true;
-    delivering_++;
+    delivering_ += int(out.size());
     lock.unlock();
-    on_result_(std::move(r));
-    lock.lock();
-    delivering_--;
-    cond_.notify_all();
+    for (auto &result : out) {
+      on_result_(std::move(result));
+      std::lock_guard<std::mutex> guard(lock_);
+      delivering_--;
+      cond_.notify_all();
+    }
   }
 
   std::unique_lock<std::mutex> lock(lock_);

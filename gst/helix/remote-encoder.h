@@ -1,8 +1,15 @@
 /* gst-vmdisplay: the client side of HXFR remote encoding, as used by vsockenc.
  *
  * Plain C++ (no GStreamer): one connection to a host encoder at a time, the HELLO exchange,
- * CONFIG_REQ, a FIFO of frames in flight and a reader thread that matches each FRAME_RESPONSE
- * or ERROR to the oldest request. Every wait is bounded: connect, HELLO, each send and each
+ * CONFIG_REQ, a FIFO of frames in flight and a reader thread that matches each answer to its
+ * request. Hosts echo the request's pts in FRAME_RESPONSE, so a FRAME_RESPONSE goes to the
+ * oldest request in flight with that pts: one whose pts matches no request in flight (a late
+ * answer to a frame already given up, e.g. on a virtio-serial port whose byte stream outlives
+ * the connection) is discarded, and one that matches a later request means the requests
+ * before it were not answered: they are reported dropped and the next frame asks for a
+ * keyframe. ERROR carries no pts: it goes to the oldest request (FIFO). Requests with equal
+ * pts (frames without timestamps are all sent as pts 0) are therefore matched in order.
+ * Every wait is bounded: connect, HELLO, each send and each
  * reply have timeout_ms. When a reply is late or the connection breaks, every frame in flight
  * is reported dropped (in order), the link is closed, the next connection attempt waits a
  * backoff (100 ms doubling to 2 s), and the next frame sent asks for a keyframe.
@@ -46,6 +53,9 @@ struct RemoteEncoderConfig {
   /* Reconnect backoff after a failure: first delay, doubled per failure up to the maximum. */
   int backoff_initial_ms = 100;
   int backoff_max_ms = 2000;
+  /* Largest payload_size accepted from the host: announced in HELLO and enforced on every
+   * message read (a larger one is a framing error that ends the connection). */
+  uint32_t max_payload = vmd::hxfr::kDefaultMaxPayload;
 };
 
 /* What the host answered for one request (or why there is no answer). */
@@ -74,8 +84,12 @@ class RemoteEncoder {
   /* Connection events for logs and bus messages: lost=true with why, or lost=false on a new
    * connection (reason describes the peer). */
   using LinkFn = std::function<void(bool lost, const std::string &reason)>;
+  /* Notes for the debug log (an answer that matched no request and was discarded). Called
+   * from the reader thread without any lock of this class held. */
+  using NoteFn = std::function<void(const std::string &note)>;
 
-  RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, LinkFn on_link);
+  RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, LinkFn on_link,
+                NoteFn on_note = nullptr);
   ~RemoteEncoder();
   RemoteEncoder(const RemoteEncoder &) = delete;
   RemoteEncoder &operator=(const RemoteEncoder &) = delete;
@@ -121,6 +135,7 @@ class RemoteEncoder {
  private:
   struct Pending {
     uint64_t id;
+    int64_t pts_ns;      /* as sent: a FRAME_RESPONSE is matched to its request by it */
     int64_t deadline_us; /* reply due by then (reader enforces it) */
     bool resource_id;
     bool skip;          /* dropped before sending: reported in order, no reply expected */
@@ -142,6 +157,7 @@ class RemoteEncoder {
   const RemoteEncoderConfig config_;
   const ResultFn on_result_;
   const LinkFn on_link_;
+  const NoteFn on_note_;
 
   std::mutex lock_;
   std::condition_variable cond_;

@@ -1,9 +1,11 @@
 /* Element: helixframesrv against a raw HXFR client built from the hxfr library (no vsockenc):
  * pixel uploads over UNIX and TCP decoded back with avdec_h264 (PSNR), forced and requested
  * keyframes, bitrate through CONFIG_REQ, HELLO/PING, malformed and oversized input, the client
- * limit, eight clients at once, a Helix v1 client byte for byte, and the scanout (resource-ID)
- * path through a sink pad. Needs x264enc (gst-plugins-ugly) and avdec_h264 (gst-libav): the
- * test is skipped (exit 77) without them. */
+ * limit, eight clients at once, a Helix v1 client byte for byte, the scanout (resource-ID)
+ * path through a sink pad with ENABLE/DISABLE_SCANOUT, SUBSCRIBE, a prompt NULL during an
+ * encode, the client's HELLO max_payload, and releasing a sink pad. Needs x264enc
+ * (gst-plugins-ugly) and avdec_h264 (gst-libav): the test is skipped (exit 77) without
+ * them. */
 #include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
@@ -92,9 +94,11 @@ std::unique_ptr<Client> connect_client(const std::string &uri) {
 }
 
 /* HELLO as our vsockenc sends it; returns the granted capabilities. */
-uint32_t hello(Client *c, uint32_t caps = hx::cap::kAllKnown) {
+uint32_t hello(Client *c, uint32_t caps = hx::cap::kAllKnown,
+               uint32_t max_payload = hx::kDefaultMaxPayload) {
   hx::Hello h;
   h.capabilities = caps;
+  h.max_payload = max_payload;
   fail_unless(c->send(hx::encode(h, 0)));
   hx::Message m;
   fail_unless(c->read(&m), "no HELLO_RESP");
@@ -625,6 +629,9 @@ static std::vector<uint8_t> read_raw(Client *c, size_t n) {
 
 GST_START_TEST(test_v1_client) {
   Server s = start_server(tmp_socket("v1.sock"));
+  /* Scanout 0 exists (a sink pad) but has had no frame yet. */
+  GstPad *sink0 = gst_element_request_pad_simple(s.srv, "sink_0");
+  fail_unless(sink0 != nullptr);
   auto c = connect_client(s.uri);
   fail_unless(c->send(std::vector<uint8_t>(kGoldenPing, kGoldenPing + sizeof kGoldenPing)));
   std::vector<uint8_t> pong = read_raw(c.get(), sizeof kGoldenPong);
@@ -669,6 +676,8 @@ GST_START_TEST(test_v1_client) {
               "not Annex-B");
   fail_unless(has_idr(au));
   c.reset();
+  gst_element_release_request_pad(s.srv, sink0);
+  gst_object_unref(sink0);
   stop_server(&s);
 }
 GST_END_TEST;
@@ -717,12 +726,31 @@ GST_START_TEST(test_scanout_resource_id) {
     }
   }
   fail_unless(got, "no frame from scanout 0");
-  /* ENABLE_SCANOUT of a scanout we have: already enabled, success. */
-  fail_unless(c->send(hx::encode(hx::EnableScanout{0, 320, 240, 30}, 0)));
+  /* ENABLE_SCANOUT of a scanout we have, at its current size (0 = any): already enabled,
+   * success; at another size: refused (we cannot change the guest's mode). DISABLE_SCANOUT
+   * is always refused (we cannot unplug the guest's display). */
+  struct {
+    hx::EnableScanout e;
+    bool success;
+  } const enables[] = {{{0, 320, 240, 30}, true},  {{0, 0, 0, 60}, true},
+                       {{0, 320, 0, 60}, true},    {{0, 1920, 1080, 60}, false},
+                       {{0, 320, 200, 60}, false}, {{1, 0, 0, 60}, false}};
+  for (const auto &t : enables) {
+    fail_unless(c->send(hx::encode(t.e, 0)));
+    fail_unless(c->read(&m));
+    fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kScanoutResponse));
+    hx::ScanoutResponse sr;
+    fail_unless(hx::decode(m.header, m.view(), &sr) == hx::Status::kOk);
+    fail_unless_equals_int(sr.scanout_id, t.e.scanout_id);
+    fail_unless(sr.success == t.success, "ENABLE_SCANOUT %u %ux%u: success %d", t.e.scanout_id,
+                t.e.width, t.e.height, sr.success);
+  }
+  fail_unless(c->send(hx::encode(hx::DisableScanout{0}, 0)));
   fail_unless(c->read(&m));
-  hx::ScanoutResponse sr;
-  fail_unless(hx::decode(m.header, m.view(), &sr) == hx::Status::kOk);
-  fail_unless(sr.success);
+  hx::ScanoutResponse dr;
+  fail_unless(hx::decode(m.header, m.view(), &dr) == hx::Status::kOk);
+  fail_unless(!dr.success);
+  fail_unless_equals_string(dr.connector.c_str(), "Virtual-1");
   c.reset();
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
@@ -824,6 +852,197 @@ GST_START_TEST(test_subscribe_fanout) {
   fail_unless(got.size() == 10, "fast subscriber starved after the slow one left");
   fast.reset();
   slow.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+/* Going to NULL while a client's frame is being encoded returns at once, whether the encoder
+ * holds the frame back (lookahead: no output within the encode timeout) or an element is
+ * stuck on it and cannot be interrupted (identity sleeping 3 s). */
+GST_START_TEST(test_stop_during_encode) {
+  for (const char *enc : {"x264enc rc-lookahead=40", "identity sleep-time=3000000 ! x264enc "
+                                                     "tune=zerolatency"}) {
+    GstElement *pipeline = gst_pipeline_new(nullptr);
+    GstElement *srv = gst_element_factory_make("helixframesrv", nullptr);
+    std::string addr = tmp_socket("stop.sock");
+    g_object_set(srv, "address", addr.c_str(), "encoder", enc, nullptr);
+    gst_bin_add(GST_BIN(pipeline), srv);
+    fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    auto c = connect_client(addr);
+    hello(c.get());
+    auto f = make_frame(160, 120, 0);
+    fail_unless(c->send(hx::encode(pixel_request(160, 120, f, 0), 1)));
+    hx::Message m;
+    fail_if(c->read(&m, 500), "%s: answered within 500 ms, no encode in progress to stop", enc);
+    gint64 start = g_get_monotonic_time();
+    fail_unless(gst_element_set_state(pipeline, GST_STATE_NULL) == GST_STATE_CHANGE_SUCCESS);
+    gint64 took_ms = (g_get_monotonic_time() - start) / 1000;
+    GST_INFO("%s: NULL took %" G_GINT64_FORMAT " ms", enc, took_ms);
+    fail_unless(took_ms < 1000, "%s: going to NULL took %" G_GINT64_FORMAT " ms", enc, took_ms);
+    fail_unless(c->closed_by_peer(), "%s: client still connected after NULL", enc);
+    gst_object_unref(pipeline);
+  }
+}
+GST_END_TEST;
+
+/* Reads messages for ms and checks none has a payload over max_payload. Returns them. */
+static std::vector<hx::Message> read_for(Client *c, int ms, uint32_t max_payload) {
+  std::vector<hx::Message> out;
+  gint64 end = g_get_monotonic_time() + gint64(ms) * 1000;
+  hx::Message m;
+  while (g_get_monotonic_time() < end) {
+    if (!c->read(&m, int(std::max<gint64>(1, (end - g_get_monotonic_time()) / 1000))))
+      break;
+    fail_unless(m.header.payload_size <= max_payload, "%s of %u bytes sent over max_payload %u",
+                hx::msg_type_name(m.header.type), m.header.payload_size, max_payload);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+/* The max_payload a client announces in HELLO is never exceeded: an access unit that would
+ * not fit is answered ERROR ENCODE_FAILED, the connection stays, and the next frame is an
+ * IDR; a SUBSCRIBE stream skips what does not fit (one ERROR per run). A max_payload below
+ * the size of ERROR is refused. */
+GST_START_TEST(test_client_max_payload) {
+  const uint32_t kMax = 2000;
+  Server s = start_server(tmp_socket("maxpay.sock"));
+  auto c = connect_client(s.uri);
+  hello(c.get(), hx::cap::kAllKnown, kMax);
+  /* A flat frame fits; noise does not. */
+  std::vector<uint8_t> flat(64 * 64 * 4, 0x80);
+  Encoded e = encode_one(c.get(), pixel_request(64, 64, flat, 1));
+  fail_unless(e.keyframe && e.au.size() + 28 <= kMax, "flat IDR of %zu bytes", e.au.size());
+  e = encode_one(c.get(), pixel_request(64, 64, flat, 2));
+  fail_unless(!e.keyframe);
+  auto noise = make_noise(64, 64, 7);
+  fail_unless(c->send(hx::encode(pixel_request(64, 64, noise, 3), 1)));
+  hx::Message answer;
+  fail_unless(c->read(&answer));
+  fail_unless(answer.header.payload_size <= kMax, "%s of %u bytes sent over max_payload %u",
+              hx::msg_type_name(answer.header.type), answer.header.payload_size, kMax);
+  fail_unless_equals_int(int(answer.header.type), int(hx::MsgType::kError));
+  hx::Error err;
+  fail_unless(hx::decode(answer.header, answer.view(), &err) == hx::Status::kOk);
+  fail_unless_equals_int(err.code, hx::error_code::kEncodeFailed);
+  fail_unless(err.message.find("max_payload") != std::string::npos, "%s", err.message.c_str());
+  /* Still connected, and the next frame is an IDR (the dropped one is no reference). */
+  e = encode_one(c.get(), pixel_request(64, 64, flat, 4));
+  fail_unless(e.keyframe && has_idr(e.au));
+  c.reset();
+
+  c = connect_client(s.uri);
+  hx::Hello h;
+  h.capabilities = hx::cap::kAllKnown;
+  h.max_payload = 100;
+  fail_unless(c->send(hx::encode(h, 0)));
+  expect_invalid_and_close(c.get());
+  c.reset();
+  stop_server(&s);
+
+  /* Subscribed: noise access units never fit 2000 bytes. */
+  std::string addr = tmp_socket("maxpay-sub.sock");
+  std::string desc =
+      "videotestsrc is-live=true pattern=snow ! "
+      "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! "
+      "helixframesrv name=srv address=" +
+      addr;
+  GError *gerr = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &gerr);
+  fail_unless(pipeline != nullptr, "%s", gerr ? gerr->message : "?");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  c = connect_client(addr);
+  hello(c.get(), hx::cap::kAllKnown, kMax);
+  subscribe_ok(c.get(), 0);
+  std::vector<hx::Message> got = read_for(c.get(), 2000, kMax);
+  int errors = 0;
+  for (auto &m : got) {
+    if (m.header.type == hx::MsgType::kError) {
+      fail_unless(hx::decode(m.header, m.view(), &err) == hx::Status::kOk);
+      fail_unless_equals_int(err.code, hx::error_code::kEncodeFailed);
+      fail_unless_equals_int(m.header.session_id, 0);
+      errors++;
+    }
+  }
+  fail_unless_equals_int(errors, 1);
+  c.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+/* Releasing sink_N ends its SUBSCRIBE streams (ERROR RESOURCE_NOT_FOUND, then the
+ * connection closes), and resource-ID requests for scanout N get RESOURCE_NOT_FOUND instead
+ * of the last frame it had. */
+GST_START_TEST(test_release_pad_ends_subscription) {
+  std::string addr = tmp_socket("release.sock");
+  std::string desc =
+      "videotestsrc is-live=true ! "
+      "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! "
+      "helixframesrv name=srv address=" +
+      addr;
+  GError *gerr = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &gerr);
+  fail_unless(pipeline != nullptr, "%s", gerr ? gerr->message : "?");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  auto sub = connect_client(addr);
+  hello(sub.get());
+  subscribe_ok(sub.get(), 0);
+  fail_unless(!read_pushed(sub.get(), 3, 5000).empty(), "no pushed frame");
+  auto req = connect_client(addr);
+  hello(req.get());
+  hx::FrameRequest r;
+  r.resource_id = 7;
+  r.pts_ns = 1;
+  fail_unless(req->send(hx::encode(r, 0)));
+  hx::Message m;
+  fail_unless(req->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kFrameResponse));
+
+  GstElement *srv = gst_bin_get_by_name(GST_BIN(pipeline), "srv");
+  GstPad *pad = gst_element_get_static_pad(srv, "sink_0");
+  fail_unless(pad != nullptr);
+  gst_element_release_request_pad(srv, pad);
+  gst_object_unref(pad);
+
+  /* The subscriber: maybe frames still queued, then the ERROR, then the close. */
+  bool got_error = false;
+  hx::Io io = hx::Io::Ok;
+  while (sub->read(&m, 3000, &io)) {
+    fail_if(got_error, "a message after the ERROR");
+    if (m.header.type == hx::MsgType::kError) {
+      hx::Error e;
+      fail_unless(hx::decode(m.header, m.view(), &e) == hx::Status::kOk);
+      fail_unless_equals_int(e.code, hx::error_code::kResourceNotFound);
+      fail_unless_equals_int(m.header.session_id, 0);
+      fail_unless(e.message.find("sink_0") != std::string::npos, "%s", e.message.c_str());
+      got_error = true;
+    } else {
+      fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kFrameResponse));
+    }
+  }
+  fail_unless(got_error, "subscriber not told its stream ended");
+  fail_unless(io == hx::Io::Closed || io == hx::Io::Error, "subscriber not disconnected (%s)",
+              hx::io_name(io));
+
+  /* The other client: the scanout is gone, not frozen on its last frame. */
+  r.pts_ns = 2;
+  fail_unless(req->send(hx::encode(r, 0)));
+  fail_unless(req->read(&m));
+  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kError));
+  hx::Error e;
+  fail_unless(hx::decode(m.header, m.view(), &e) == hx::Status::kOk);
+  fail_unless_equals_int(e.code, hx::error_code::kResourceNotFound);
+  /* And SUBSCRIBE to it is refused. */
+  fail_unless(req->send(hx::encode(hx::Subscribe{0}, 0)));
+  fail_unless(req->read(&m));
+  hx::SubscribeResponse sr;
+  fail_unless(hx::decode(m.header, m.view(), &sr) == hx::Status::kOk);
+  fail_unless(!sr.success);
+  sub.reset();
+  req.reset();
+  gst_object_unref(srv);
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
 }
@@ -1004,6 +1223,9 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_v1_client);
   tcase_add_test(tc, test_scanout_resource_id);
   tcase_add_test(tc, test_subscribe_fanout);
+  tcase_add_test(tc, test_stop_during_encode);
+  tcase_add_test(tc, test_client_max_payload);
+  tcase_add_test(tc, test_release_pad_ends_subscription);
   tcase_add_test(tc, test_yuv_uploads);
   tcase_add_test(tc, test_encoder_property);
   return s;

@@ -14,6 +14,7 @@
 #include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
+#include "remote-encoder.h"
 #include "virtgpu-resource.h"
 
 #include <gst/allocators/gstdmabuf.h>
@@ -66,7 +67,14 @@ class ScriptedHost {
     int reply_delay_ms = 0;
     bool hello_error = false; /* answer HELLO with ERROR -1, like the earliest Helix host */
     int error_frame = -1;     /* answer this FRAME_REQUEST (0-based) with ERROR -5 */
+    int skip_frame = -1;      /* never answer this FRAME_REQUEST (0-based) */
+    int stale_before_frame = -1; /* before answering this one, send an answer with kStalePts */
+    bool stale_before_hello = false; /* send an answer with kStalePts before HELLO_RESP */
+    size_t padding = 0;       /* bytes added to each access unit */
   };
+  /* A pts no test frame has: what a late answer to a request from an earlier connection
+   * looks like. */
+  static constexpr int64_t kStalePts = 777;
 
   /* path: a UNIX socket path, or a full address such as tcp://127.0.0.1:0. */
   ScriptedHost(const std::string &path, Behaviour b)
@@ -97,6 +105,7 @@ class ScriptedHost {
   int connections() { return connections_; }
   uint16_t tcp_port() { return listener_->bound_tcp_port(); }
   int hellos() { return hellos_; }
+  uint32_t hello_max_payload() { return hello_max_payload_; }
 
  private:
   void run() {
@@ -142,12 +151,29 @@ class ScriptedHost {
     conn.send_all(bytes.data(), bytes.size(), 1000, cancel_.get());
   }
 
+  /* A canned "access unit": an AUD NAL followed by the pts it answers (and the padding). */
+  void send_answer(hx::Connection &conn, int64_t pts, bool keyframe) {
+    std::vector<uint8_t> au = {0, 0, 0, 1, 0x09, 0xf0};
+    for (int i = 0; i < 8; i++)
+      au.push_back(uint8_t(uint64_t(pts) >> (8 * i)));
+    au.resize(au.size() + behaviour_.padding, 0);
+    hx::FrameResponse r;
+    r.pts_ns = pts;
+    r.dts_ns = pts;
+    r.is_keyframe = keyframe;
+    r.nals.push_back(hx::ByteView{au.data(), au.size()});
+    send(conn, hx::encode(r, 1));
+  }
+
   void handle(hx::Connection &conn, int index, const hx::Message &m) {
     switch (m.header.type) {
       case hx::MsgType::kHello: {
         hellos_++;
         hx::Hello h;
         fail_unless(hx::decode(m.header, m.view(), &h) == hx::Status::kOk);
+        hello_max_payload_ = h.max_payload;
+        if (behaviour_.stale_before_hello)
+          send_answer(conn, kStalePts, false);
         if (behaviour_.hello_error) {
           hx::Error e;
           e.code = hx::error_code::kInvalidMsg;
@@ -186,8 +212,10 @@ class ScriptedHost {
           std::lock_guard<std::mutex> g(lock_);
           frames_.push_back(std::move(s));
         }
-        if (behaviour_.silent)
+        if (behaviour_.silent || int(seen_before) == behaviour_.skip_frame)
           break;
+        if (int(seen_before) == behaviour_.stale_before_frame)
+          send_answer(conn, kStalePts, false);
         if (int(seen_before) == behaviour_.error_frame) {
           hx::Error e;
           e.code = hx::error_code::kEncodeFailed;
@@ -197,16 +225,7 @@ class ScriptedHost {
         }
         if (behaviour_.reply_delay_ms)
           std::this_thread::sleep_for(std::chrono::milliseconds(behaviour_.reply_delay_ms));
-        /* A canned "access unit": an AUD NAL followed by the pts it answers. */
-        std::vector<uint8_t> au = {0, 0, 0, 1, 0x09, 0xf0};
-        for (int i = 0; i < 8; i++)
-          au.push_back(uint8_t(uint64_t(f.pts_ns) >> (8 * i)));
-        hx::FrameResponse r;
-        r.pts_ns = f.pts_ns;
-        r.dts_ns = f.pts_ns;
-        r.is_keyframe = f.force_keyframe;
-        r.nals.push_back(hx::ByteView{au.data(), au.size()});
-        send(conn, hx::encode(r, 1));
+        send_answer(conn, f.pts_ns, f.force_keyframe);
         break;
       }
       default:
@@ -223,6 +242,7 @@ class ScriptedHost {
   std::vector<SeenConfig> configs_;
   std::atomic<int> connections_{0};
   std::atomic<int> hellos_{0};
+  std::atomic<uint32_t> hello_max_payload_{0};
 };
 
 std::string make_socket_path() {
@@ -453,6 +473,148 @@ GST_START_TEST(test_host_errors) {
     for (int i = 0; i < 5; i++)
       fail_unless_equals_int(frames[i].force_keyframe, forced[i]);
     gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* An answer whose pts matches no frame in flight (a late answer to a request given up on an
+ * earlier connection, which a virtio-serial port can still deliver) is discarded, not taken
+ * for the oldest frame's: every frame gets its own access unit and nothing is dropped. */
+GST_START_TEST(test_stale_answer_discarded) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.stale_before_frame = 1;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "max-in-flight=2 keyframe-interval=0");
+    const int n = 5;
+    for (int i = 0; i < n; i++)
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+    for (int i = 0; i < n; i++) {
+      GstBuffer *out = pull_within(h, 3000);
+      fail_unless(out != nullptr, "frame %d missing", i);
+      fail_unless_equals_uint64(GST_BUFFER_PTS(out), i * kFrameDur);
+      fail_unless_equals_int64(embedded_pts(out), int64_t(i * kFrameDur));
+      gst_buffer_unref(out);
+    }
+    fail_unless(pull_within(h, 100) == nullptr);
+    fail_unless_equals_int(host.connections(), 1);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A host that skips a request and answers the next one: the skipped frame is reported
+ * dropped at once (not after timeout-ms, and without taking the next frame's answer), the
+ * others keep their own access units, and the next frame sent asks for a keyframe. */
+GST_START_TEST(test_skipped_answer_detected) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.skip_frame = 1;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "max-in-flight=2 keyframe-interval=0 timeout-ms=20000");
+    const int n = 6;
+    for (int i = 0; i < n; i++)
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+    for (int i : {0, 2, 3, 4, 5}) {
+      GstBuffer *out = pull_within(h, 3000);
+      fail_unless(out != nullptr, "frame %d missing", i);
+      fail_unless_equals_uint64(GST_BUFFER_PTS(out), i * kFrameDur);
+      fail_unless_equals_int64(embedded_pts(out), int64_t(i * kFrameDur));
+      gst_buffer_unref(out);
+    }
+    fail_unless(pull_within(h, 100) == nullptr);
+    auto frames = host.frames();
+    fail_unless_equals_int(frames.size(), n);
+    fail_unless_equals_int(host.connections(), 1);
+    /* frame 3 is the first one sent after frame 2's answer showed frame 1 lost */
+    const bool forced[] = {true, false, false, true, false, false};
+    for (int i = 0; i < n; i++)
+      fail_unless_equals_int(frames[i].force_keyframe, forced[i]);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A stale answer queued before HELLO_RESP (a character device keeps its byte stream) is
+ * skipped: the host is still recognised as version 2 (BGRx goes as XR24, not AR24). */
+GST_START_TEST(test_stale_answer_before_hello) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.stale_before_hello = true;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "");
+    fail_unless_equals_int(gst_harness_push(h, make_frame(h, 0)), GST_FLOW_OK);
+    GstBuffer *out = pull_within(h, 3000);
+    fail_unless(out != nullptr);
+    fail_unless_equals_int64(embedded_pts(out), 0);
+    gst_buffer_unref(out);
+    auto frames = host.frames();
+    fail_unless_equals_int(frames.size(), 1);
+    fail_unless_equals_int(frames[0].format, hx::format::kXR24);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* The client's max_payload is announced in HELLO and enforced on what the host sends: an
+ * answer within it is taken, a larger one ends the connection (its frame dropped). */
+GST_START_TEST(test_max_payload_enforced) {
+  std::string path = make_socket_path();
+  for (size_t padding : {size_t(1000), size_t(8000)}) {
+    ScriptedHost::Behaviour b;
+    b.padding = padding;
+    ScriptedHost host(path, b);
+    vmd::RemoteEncoderConfig config;
+    std::string error;
+    fail_unless(hx::parse_address("unix://" + path, false, &config.address, &error));
+    config.max_payload = 4096;
+    std::mutex lock;
+    std::vector<vmd::EncodeResult> results;
+    {
+      vmd::RemoteEncoder remote(
+          config,
+          [&](vmd::EncodeResult &&r) {
+            std::lock_guard<std::mutex> g(lock);
+            results.push_back(std::move(r));
+          },
+          [](bool, const std::string &) {});
+      vmd::PeerInfo peer;
+      fail_unless(remote.ensure_connected(&peer, &error), "%s", error.c_str());
+      fail_unless_equals_int(peer.version, 2);
+      fail_unless_equals_int(host.hello_max_payload(), 4096);
+      hx::FrameRequest m;
+      m.resource_id = 9;
+      m.width = kW;
+      m.height = kH;
+      m.format = hx::format::kXR24;
+      m.stride = kW * 4;
+      m.pts_ns = 1234;
+      remote.submit(1, m, nullptr, 0, 0);
+      fail_unless(wait_until(
+          [&] {
+            std::lock_guard<std::mutex> g(lock);
+            return !results.empty();
+          },
+          3000));
+      remote.stop();
+    }
+    fail_unless_equals_int(results.size(), 1);
+    if (padding < 4096) {
+      fail_unless(!results[0].dropped, "%s", results[0].reason.c_str());
+      fail_unless_equals_int(results[0].data.size(), 14 + padding);
+    } else {
+      fail_unless(results[0].dropped);
+      fail_unless(results[0].reason.find("malformed") != std::string::npos, "%s",
+                  results[0].reason.c_str());
+    }
+    unlink(path.c_str());
   }
   remove_socket_path(path);
 }
@@ -807,6 +969,10 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_tcp);
   tcase_add_test(tc, test_v1_host_formats);
   tcase_add_test(tc, test_host_errors);
+  tcase_add_test(tc, test_stale_answer_discarded);
+  tcase_add_test(tc, test_skipped_answer_detected);
+  tcase_add_test(tc, test_stale_answer_before_hello);
+  tcase_add_test(tc, test_max_payload_enforced);
   tcase_add_test(tc, test_force_keyframe);
   tcase_add_test(tc, test_bitrate_config);
   tcase_add_test(tc, test_silent_host_recovers);

@@ -64,8 +64,10 @@ enum {
 
 GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE_WITH_FEATURES(GST_CAPS_FEATURE_MEMORY_DMABUF, FORMATS)
-                    ";" GST_VIDEO_CAPS_MAKE(FORMATS)));
+    GST_STATIC_CAPS("video/x-raw(" GST_CAPS_FEATURE_MEMORY_DMABUF "), format = (string) " FORMATS
+                    ", " SIZES ", framerate = " GST_VIDEO_FPS_RANGE "; "
+                    "video/x-raw, format = (string) " FORMATS ", " SIZES
+                    ", framerate = " GST_VIDEO_FPS_RANGE));
 
 GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS,
@@ -306,6 +308,16 @@ static gboolean gst_vsock_enc_set_format(GstVideoEncoder *enc, GstVideoCodecStat
   GstCaps *caps = gst_caps_from_string(
       "video/x-h264, stream-format = (string) byte-stream, alignment = (string) au");
   GstVideoCodecState *out = gst_video_encoder_set_output_state(enc, caps, state);
+  /* The output state copies the input's colorimetry. H.264 is YUV: for RGB input the host
+   * converts with the default YUV colorimetry for the size (BT.601 up to SD, BT.709 above),
+   * so that is what the stream carries, not the input's sRGB. YUV input is encoded as is. */
+  if (GST_VIDEO_INFO_IS_RGB(&state->info)) {
+    GstVideoInfo yuv;
+    gst_video_info_set_format(&yuv, GST_VIDEO_FORMAT_I420, GST_VIDEO_INFO_WIDTH(&state->info),
+                              GST_VIDEO_INFO_HEIGHT(&state->info));
+    out->info.colorimetry = yuv.colorimetry;
+    out->info.chroma_site = yuv.chroma_site;
+  }
   gst_video_codec_state_unref(out);
   if (!gst_video_encoder_negotiate(enc)) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Downstream refused H.264 byte-stream"),

@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace vmd {
@@ -41,6 +42,19 @@ std::string basename_of(const std::string &path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+/* Names in a directory that start with prefix (none when it cannot be read). */
+std::vector<std::string> entries_with_prefix(const std::string &dir_path, const char *prefix) {
+  std::vector<std::string> names;
+  std::unique_ptr<DIR, int (*)(DIR *)> dir(opendir(dir_path.c_str()), closedir);
+  if (!dir)
+    return names;
+  const size_t len = strlen(prefix);
+  while (struct dirent *e = readdir(dir.get()))
+    if (strncmp(e->d_name, prefix, len) == 0)
+      names.emplace_back(e->d_name);
+  return names;
+}
+
 /* The name of the driver bound to a sysfs device directory ("" when none). */
 std::string driver_of(const std::string &device_dir) {
   std::string link = device_dir + "/driver";
@@ -59,18 +73,10 @@ std::string driver_of(const std::string &device_dir) {
 bool driven_by(const std::string &device_dir, const std::string &driver) {
   if (driver_of(device_dir) == driver)
     return true;
-  DIR *dir = opendir(device_dir.c_str());
-  if (!dir)
-    return false;
-  bool found = false;
-  while (struct dirent *e = readdir(dir)) {
-    if (strncmp(e->d_name, "virtio", 6) == 0 && driver_of(device_dir + "/" + e->d_name) == driver) {
-      found = true;
-      break;
-    }
-  }
-  closedir(dir);
-  return found;
+  for (const auto &child : entries_with_prefix(device_dir, "virtio"))
+    if (driver_of(device_dir + "/" + child) == driver)
+      return true;
+  return false;
 }
 
 }  // namespace
@@ -78,15 +84,7 @@ bool driven_by(const std::string &device_dir, const std::string &driver) {
 std::string find_render_node(const std::string &driver, const std::string &sysfs_root,
                              const std::string &dev_root) {
   std::string class_dir = sysfs_root + "/class/drm";
-  DIR *dir = opendir(class_dir.c_str());
-  if (!dir)
-    return "";
-  std::vector<std::string> nodes;
-  while (struct dirent *e = readdir(dir)) {
-    if (strncmp(e->d_name, "renderD", 7) == 0)
-      nodes.emplace_back(e->d_name);
-  }
-  closedir(dir);
+  std::vector<std::string> nodes = entries_with_prefix(class_dir, "renderD");
   /* renderD128 before renderD129: same length, so plain ordering works for 128..999. */
   std::sort(nodes.begin(), nodes.end());
   for (const auto &node : nodes) {

@@ -338,6 +338,13 @@ GST_START_TEST(test_frames_in_order) {
       fail_unless_equals_int(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT), i != 0);
       gst_buffer_unref(b);
     }
+    /* H.264 is YUV: RGB input is announced with the colorimetry the host converts to
+     * (BT.601 at this size), not the input's sRGB. */
+    GstCaps *out_caps = gst_pad_get_current_caps(h->sinkpad);
+    fail_unless(out_caps != nullptr);
+    const gchar *cm = gst_structure_get_string(gst_caps_get_structure(out_caps, 0), "colorimetry");
+    fail_unless(cm && g_str_equal(cm, "bt601"), "output colorimetry %s", cm ? cm : "(none)");
+    gst_caps_unref(out_caps);
     auto frames = host.frames();
     fail_unless_equals_int(frames.size(), n);
     fail_unless_equals_int(host.hellos(), 1);
@@ -929,6 +936,18 @@ GST_START_TEST(test_find_render_node) {
   fail_unless_equals_string(found.c_str(), "");
   found = vmd::find_render_node("virtio_gpu", r + "/nope", "/dev/dri");
   fail_unless_equals_string(found.c_str(), "");
+  /* What a real guest has (-device virtio-gpu-pci): the node's device is the PCI function,
+   * driven by virtio-pci, and virtio_gpu drives its child virtio0. */
+  std::string r2 = r + "/real";
+  std::string pci = r2 + "/class/drm/renderD128/device";
+  g_mkdir_with_parents((pci + "/virtio0").c_str(), 0755);
+  fail_unless(symlink("../../bus/pci/drivers/virtio-pci", (pci + "/driver").c_str()) == 0);
+  fail_unless(symlink("../../../bus/virtio/drivers/virtio_gpu",
+                      (pci + "/virtio0/driver").c_str()) == 0);
+  found = vmd::find_render_node("virtio_gpu", r2, "/dev/dri");
+  fail_unless_equals_string(found.c_str(), "/dev/dri/renderD128");
+  found = vmd::find_render_node("virtio-pci", r2, "/dev/dri");
+  fail_unless_equals_string(found.c_str(), "/dev/dri/renderD128");
   gchar *cmd = g_strdup_printf("rm -rf '%s'", root);
   fail_unless(system(cmd) == 0);
   g_free(cmd);

@@ -309,8 +309,9 @@ static gboolean gst_vsock_enc_set_format(GstVideoEncoder *enc, GstVideoCodecStat
       "video/x-h264, stream-format = (string) byte-stream, alignment = (string) au");
   GstVideoCodecState *out = gst_video_encoder_set_output_state(enc, caps, state);
   /* The output state copies the input's colorimetry. H.264 is YUV: for RGB input the host
-   * converts with the default YUV colorimetry for the size (BT.601 up to SD, BT.709 above),
-   * so that is what the stream carries, not the input's sRGB. YUV input is encoded as is. */
+   * converts with the default YUV colorimetry for the size (BT.601 up to SD, BT.709 above,
+   * BT.2020 from 2160 lines), so that is what the stream carries, not the input's sRGB. YUV
+   * input is encoded as is. */
   if (GST_VIDEO_INFO_IS_RGB(&state->info)) {
     GstVideoInfo yuv;
     gst_video_info_set_format(&yuv, GST_VIDEO_FORMAT_I420, GST_VIDEO_INFO_WIDTH(&state->info),

@@ -6,7 +6,9 @@
  *   only, no sink pad linked), a moving videotestsrc pattern goes through vsockenc here;
  * - the server killed (-9) and restarted mid-stream: vsockenc reconnects within its bounds,
  *   the first access unit after the outage is an IDR, decoding goes on;
- * - a resolution change mid-stream: the new size decodes, starting at an IDR.
+ * - a resolution change mid-stream: the new size decodes, starting at an IDR;
+ * - eight vsockenc pipelines, each with its own picture, streaming at once to one
+ *   helixframesrv in a child process (max-clients=8: it refuses a ninth connection meanwhile).
  * Every decoded frame is compared (I420 planes) with the input frame of the same pts. */
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -23,9 +25,14 @@
 
 #include <glib/gstdio.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -222,6 +229,39 @@ bool accepts(const std::string &address) {
   return fd.fd >= 0 && connect(fd.fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) == 0;
 }
 
+/* Whether /proc/net/unix shows a socket listening (flag __SO_ACCEPTCON) on PATH: readiness
+ * without connecting, so no connection of ours takes one of the server's max-clients slots
+ * (a closed connection frees its slot only once the server's session thread has noticed).
+ * -1 when /proc/net/unix cannot be read. */
+int unix_listening(const std::string &path) {
+  gchar *text = nullptr;
+  if (!g_file_get_contents("/proc/net/unix", &text, nullptr, nullptr))
+    return -1;
+  /* Num: RefCount Protocol Flags Type St Inode Path */
+  bool found = false;
+  gchar **lines = g_strsplit(text, "\n", -1);
+  for (gchar **l = lines; *l && !found; l++) {
+    unsigned long flags = 0;
+    int path_at = 0;
+    if (sscanf(*l, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &path_at) == 1 && path_at > 0 &&
+        path == *l + path_at)
+      found = (flags & 0x10000) != 0;
+  }
+  g_strfreev(lines);
+  g_free(text);
+  return found ? 1 : 0;
+}
+
+/* Listening at ADDRESS: for UNIX sockets checked without connecting where possible. */
+bool listening(const std::string &address) {
+  if (g_str_has_prefix(address.c_str(), "unix://")) {
+    int state = unix_listening(address.substr(strlen("unix://")));
+    if (state >= 0)
+      return state == 1;
+  }
+  return accepts(address);
+}
+
 /* A loopback port nobody uses right now (the child binds it a moment later; start() reports
  * the rare loss of that race and the caller picks another). */
 int free_tcp_port() {
@@ -258,8 +298,9 @@ void die_with_parent(gpointer) {
 /* helixframesrv alone in a `gst-launch-1.0` child: pixel uploads only, no sink pad linked. */
 class ChildServer {
  public:
-  ChildServer(std::string address, std::string registry)
-      : address_(std::move(address)), registry_(std::move(registry)) {}
+  /* props: more `name=value` settings for helixframesrv. */
+  ChildServer(std::string address, std::string registry, std::vector<std::string> props = {})
+      : address_(std::move(address)), registry_(std::move(registry)), props_(std::move(props)) {}
   ~ChildServer() { stop(); }
   ChildServer(const ChildServer &) = delete;
   ChildServer &operator=(const ChildServer &) = delete;
@@ -273,12 +314,15 @@ class ChildServer {
     gchar *launch = g_find_program_in_path("gst-launch-1.0");
     fail_unless(launch != nullptr, "gst-launch-1.0 is not in PATH");
     std::string address_arg = "address=" + address_;
-    const gchar *argv[] = {launch, "-q", "helixframesrv", address_arg.c_str(), nullptr};
+    std::vector<const gchar *> argv = {launch, "-q", "helixframesrv", address_arg.c_str()};
+    for (auto &p : props_)
+      argv.push_back(p.c_str());
+    argv.push_back(nullptr);
     gchar **envp = g_get_environ();
     envp = g_environ_setenv(envp, "GST_REGISTRY_1_0", registry_.c_str(), TRUE);
     GError *err = nullptr;
     GPid pid = 0;
-    gboolean ok = g_spawn_async(nullptr, const_cast<gchar **>(argv), envp,
+    gboolean ok = g_spawn_async(nullptr, const_cast<gchar **>(argv.data()), envp,
                                 G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent, nullptr, &pid, &err);
     std::string why = err ? err->message : "";
     g_clear_error(&err);
@@ -287,7 +331,7 @@ class ChildServer {
     fail_unless(ok, "spawning gst-launch-1.0: %s", why.c_str());
     pid_ = pid;
     gint64 end = deadline_in(30);
-    while (!accepts(address_)) {
+    while (!listening(address_)) {
       int status = 0;
       if (reap(&status)) {
         g_print("helixframesrv (%s) exited with status 0x%x before listening\n",
@@ -338,16 +382,18 @@ class ChildServer {
   }
 
   std::string address_, registry_;
+  std::vector<std::string> props_;
   GPid pid_ = -1;
 };
 
 /* A child server on a fresh UNIX socket or loopback TCP port. */
-std::unique_ptr<ChildServer> start_child_server(const TempDir &dir, bool tcp) {
+std::unique_ptr<ChildServer> start_child_server(const TempDir &dir, bool tcp,
+                                                const std::vector<std::string> &props = {}) {
   std::string registry = child_registry(dir);
   for (int attempt = 0; attempt < 3; attempt++) {
     std::string address = tcp ? "tcp://127.0.0.1:" + std::to_string(free_tcp_port())
                               : "unix://" + dir.path() + "/s.sock";
-    auto server = std::make_unique<ChildServer>(address, registry);
+    auto server = std::make_unique<ChildServer>(address, registry, props);
     if (server->start())
       return server;
   }
@@ -426,9 +472,44 @@ struct Decoded {
   double psnr;
 };
 
-/* videotestsrc (SMPTE bars scrolling: edges, colours, motion) in I420 ! tee, one branch
- * through vsockenc ! h264parse ! avdec_h264 ! appsink "out", the other straight to appsink
- * "ref". Every decoded frame is compared with the input frame of the same pts. */
+/* Holds streams at a given frame until open() (see Stream::Options::gate). Every wait is
+ * bounded; one that ran out is remembered, and the frame then goes on. */
+class Gate {
+ public:
+  void open() {
+    {
+      std::lock_guard<std::mutex> guard(lock_);
+      open_ = true;
+    }
+    cond_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> guard(lock_);
+    double factor = g_getenv("VMD_VALGRIND") ? 5.0 : 1.0;
+    auto bound = std::chrono::milliseconds(gint64(kWaitS * 1000 * factor));
+    if (!cond_.wait_for(guard, bound, [this] { return open_; }))
+      timed_out_ = true;
+  }
+  bool timed_out() const { return timed_out_; }
+  static constexpr double kWaitS = 30;
+
+ private:
+  std::mutex lock_;
+  std::condition_variable cond_;
+  bool open_ = false;
+  std::atomic<bool> timed_out_{false};
+};
+
+/* Opens the gate when leaving the scope, before the streams held at it are stopped (a held
+ * source thread would make their NULL state change wait for the gate's bound). */
+struct OpenOnExit {
+  Gate &gate;
+  ~OpenOnExit() { gate.open(); }
+};
+
+/* videotestsrc (by default SMPTE bars scrolling: edges, colours, motion) in I420 ! tee, one
+ * branch through vsockenc ! h264parse ! avdec_h264 ! appsink "out", the other straight to
+ * appsink "ref". Every decoded frame is compared with the input frame of the same pts. */
 class Stream {
  public:
   struct Options {
@@ -437,11 +518,21 @@ class Stream {
     bool live = false;
     int num_buffers = -1;
     guint keyframe_interval = 60;
+    std::string pattern = "smpte"; /* videotestsrc pattern */
+    int speed = 3;                 /* videotestsrc horizontal-speed */
+    /* With a gate: the source's buffer number gate_at (from 0) waits until it opens. */
+    Gate *gate = nullptr;
+    gint64 gate_at = -1;
+    bool keep_inputs = false; /* keep a copy of every input frame (inputs()) */
+    std::string label;        /* put before failure messages */
   };
 
-  explicit Stream(const Options &o) {
+  explicit Stream(const Options &o)
+      : label_(o.label.empty() ? "" : o.label + ": "), keep_inputs_(o.keep_inputs),
+        gate_(o.gate), gate_at_(o.gate_at) {
     std::string desc =
-        std::string("videotestsrc pattern=smpte horizontal-speed=3 is-live=") +
+        "videotestsrc name=vsrc pattern=" + o.pattern +
+        " horizontal-speed=" + std::to_string(o.speed) + " is-live=" +
         (o.live ? "true" : "false") +
         (o.num_buffers > 0 ? " num-buffers=" + std::to_string(o.num_buffers) : "") +
         " ! capsfilter name=cf caps=" + caps_text(o.width, o.height) +
@@ -465,6 +556,13 @@ class Stream {
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_encoded, this, nullptr);
     gst_object_unref(pad);
     gst_object_unref(enc);
+    if (gate_) {
+      GstElement *vsrc = gst_bin_get_by_name(GST_BIN(pipeline_), "vsrc");
+      pad = gst_element_get_static_pad(vsrc, "src");
+      gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_source, this, nullptr);
+      gst_object_unref(pad);
+      gst_object_unref(vsrc);
+    }
     bus_ = gst_element_get_bus(pipeline_);
     fail_unless(gst_element_set_state(pipeline_, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
   }
@@ -489,14 +587,21 @@ class Stream {
       take_inputs(0);
       if (out_eos_ || g_get_monotonic_time() > end)
         return false;
-      GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(out_), 50 * GST_MSECOND);
-      if (s)
-        take_decoded(s);
-      else if (gst_app_sink_is_eos(GST_APP_SINK(out_)))
-        out_eos_ = true;
+      take_output(50 * GST_MSECOND);
     }
     return true;
   }
+
+  /* One round of pump_until(): bus, inputs, and at most one decoded frame, waited for up to
+   * `timeout`. For turns among several streams. */
+  void pump_once(GstClockTime timeout) {
+    check_bus();
+    take_inputs(0);
+    if (!out_eos_)
+      take_output(timeout);
+  }
+
+  bool eos() const { return out_eos_; }
 
   /* Runs for `seconds` (widened under valgrind), checking what comes out. */
   void pump_for(double seconds) {
@@ -521,7 +626,10 @@ class Stream {
   }
 
   const std::vector<Decoded> &decoded() const { return decoded_; }
+  const std::string &label() const { return label_; } /* "" or "NAME: " */
   size_t inputs_seen() const { return inputs_seen_; }
+  /* Every input frame by index (with keep_inputs). */
+  const std::map<gint64, Picture> &inputs() const { return kept_; }
   int encoder_warnings() const { return enc_warnings_; }
   std::vector<EncodedAu> encoded() const {
     std::lock_guard<std::mutex> guard(lock_);
@@ -544,6 +652,15 @@ class Stream {
   static std::string caps_text(int w, int h) {
     return "video/x-raw,format=I420,width=" + std::to_string(w) +
            ",height=" + std::to_string(h) + ",framerate=" + std::to_string(kFps) + "/1";
+  }
+
+  static GstPadProbeReturn on_source(GstPad *, GstPadProbeInfo *, gpointer data) {
+    auto *self = static_cast<Stream *>(data);
+    /* Counted, not taken from the pts: a live videotestsrc starts its timestamps at the
+     * running time it started at, not at 0. Only the source's thread counts. */
+    if (self->source_buffers_++ == self->gate_at_)
+      self->gate_->wait();
+    return GST_PAD_PROBE_OK;
   }
 
   static GstPadProbeReturn on_encoded(GstPad *, GstPadProbeInfo *info, gpointer data) {
@@ -595,9 +712,18 @@ class Stream {
       Picture p = pack_i420(s);
       gst_sample_unref(s);
       sizes_[index] = {p.w, p.h};
+      if (keep_inputs_)
+        kept_[index] = p;
       inputs_[index] = std::move(p);
       inputs_seen_++;
     }
+  }
+
+  void take_output(GstClockTime timeout) {
+    if (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(out_), timeout))
+      take_decoded(s);
+    else if (gst_app_sink_is_eos(GST_APP_SINK(out_)))
+      out_eos_ = true;
   }
 
   void take_decoded(GstSample *s) {
@@ -616,8 +742,8 @@ class Stream {
                 it->second.w, it->second.h);
     double q = psnr_i420(it->second, p);
     decoded_.push_back({index, p.w, p.h, q});
-    fail_unless(q >= 35.0, "frame #%" G_GINT64_FORMAT " (%dx%d): PSNR %.1f dB < 35", index,
-                p.w, p.h, q);
+    fail_unless(q >= 35.0, "%sframe #%" G_GINT64_FORMAT " (%dx%d): PSNR %.1f dB < 35",
+                label_.c_str(), index, p.w, p.h, q);
     /* Output is in input order: what came before this frame will not be asked for. */
     inputs_.erase(inputs_.begin(), std::next(it));
   }
@@ -625,6 +751,12 @@ class Stream {
   GstElement *pipeline_ = nullptr, *capsfilter_ = nullptr, *out_ = nullptr, *ref_ = nullptr;
   GstBus *bus_ = nullptr;
   std::map<gint64, Picture> inputs_;
+  std::string label_;
+  bool keep_inputs_ = false;
+  std::map<gint64, Picture> kept_;
+  Gate *gate_ = nullptr;
+  gint64 gate_at_ = -1;
+  gint64 source_buffers_ = 0;
   std::map<gint64, std::pair<int, int>> sizes_;
   size_t inputs_seen_ = 0;
   std::vector<Decoded> decoded_;
@@ -642,8 +774,8 @@ int check_keyframes(const Stream &st, const std::vector<EncodedAu> &aus) {
   int gaps = 0;
   for (size_t i = 0; i < aus.size(); i++) {
     const EncodedAu &a = aus[i];
-    fail_unless(a.keyframe == a.idr, "AU #%" G_GINT64_FORMAT ": keyframe flag %d, IDR NAL %d",
-                a.index, a.keyframe, a.idr);
+    fail_unless(a.keyframe == a.idr, "%sAU #%" G_GINT64_FORMAT ": keyframe flag %d, IDR NAL %d",
+                st.label().c_str(), a.index, a.keyframe, a.idr);
     bool gap = i > 0 && a.index != aus[i - 1].index + 1;
     fail_unless(i == 0 || a.index > aus[i - 1].index, "AU #%" G_GINT64_FORMAT " after #%"
                 G_GINT64_FORMAT, a.index, aus[i - 1].index);
@@ -664,6 +796,72 @@ void check_all_decoded(const Stream &st, const std::vector<EncodedAu> &aus) {
   for (size_t i = 0; i < aus.size(); i++)
     fail_unless(st.decoded()[i].index == aus[i].index, "decoded #%" G_GINT64_FORMAT
                 " where #%" G_GINT64_FORMAT " was sent", st.decoded()[i].index, aus[i].index);
+}
+
+/* Turns among the streams (each waits up to 5 ms for a decoded frame) until pred() holds
+ * (true) or `end` passes (false). */
+bool pump_all_until(const std::vector<std::unique_ptr<Stream>> &streams, gint64 end,
+                    const std::function<bool()> &pred) {
+  while (!pred()) {
+    if (g_get_monotonic_time() > end)
+      return false;
+    for (auto &st : streams)
+      st->pump_once(5 * GST_MSECOND);
+  }
+  return true;
+}
+
+std::string decoded_counts(const std::vector<std::unique_ptr<Stream>> &streams) {
+  std::string text;
+  for (auto &st : streams)
+    text += (text.empty() ? "" : " ") + std::to_string(st->decoded().size()) + "/" +
+            std::to_string(st->encoded().size()) + "/" + std::to_string(st->inputs_seen());
+  return text;
+}
+
+/* A raw connection to unix://PATH of a server that is full: it is sent ERROR -99 (INTERNAL)
+ * naming max-clients=N (a whole 12 + 260 byte message), then closed, all within 10 s. */
+void check_refused(const std::string &address, unsigned max_clients) {
+  fail_unless(g_str_has_prefix(address.c_str(), "unix://"), "%s", address.c_str());
+  std::string path = address.substr(strlen("unix://"));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  fail_unless(path.size() < sizeof sa.sun_path);
+  memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  fail_unless(fd.fd >= 0 && connect(fd.fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) == 0,
+              "connect %s: %s", path.c_str(), g_strerror(errno));
+  std::vector<uint8_t> got;
+  bool closed = false;
+  gint64 end = deadline_in(10);
+  while (!closed) {
+    gint64 left_ms = (end - g_get_monotonic_time()) / 1000;
+    fail_unless(left_ms > 0, "ninth connection: %zu bytes and no close within 10 s", got.size());
+    pollfd p{fd.fd, POLLIN, 0};
+    if (poll(&p, 1, int(left_ms)) <= 0)
+      continue;
+    uint8_t buf[512];
+    ssize_t n = read(fd.fd, buf, sizeof buf);
+    fail_unless(n >= 0 || errno == EINTR || errno == ECONNRESET, "read: %s", g_strerror(errno));
+    closed = n == 0 || (n < 0 && errno == ECONNRESET);
+    if (n > 0)
+      got.insert(got.end(), buf, buf + n);
+  }
+  auto le32 = [&](size_t at) {
+    return uint32_t(got[at]) | uint32_t(got[at + 1]) << 8 | uint32_t(got[at + 2]) << 16 |
+           uint32_t(got[at + 3]) << 24;
+  };
+  fail_unless_equals_int(int(got.size()), 12 + 260); /* one ERROR, nothing else */
+  fail_unless(le32(0) == 0x52465848 && got[4] == 0xff && le32(8) == 260,
+              "ninth connection: not an ERROR header (type 0x%02x)", got[4]);
+  int32_t code = int32_t(le32(12));
+  std::string text(reinterpret_cast<const char *>(&got[16]), strnlen(
+      reinterpret_cast<const char *>(&got[16]), 256));
+  fail_unless(code == -99, "ninth connection: ERROR %d (%s), expected -99", int(code),
+              text.c_str());
+  std::string expected = "max-clients=" + std::to_string(max_clients);
+  fail_unless(text.find(expected) != std::string::npos, "ninth connection: \"%s\"", text.c_str());
+  g_print("ninth connection refused: ERROR %d \"%s\"\n", int(code), text.c_str());
 }
 
 void run_two_processes(bool tcp) {
@@ -809,6 +1007,119 @@ GST_START_TEST(test_resolution_change) {
 }
 GST_END_TEST;
 
+/* Eight vsockenc pipelines stream to one helixframesrv at the same time. The server runs in
+ * a child gst-launch-1.0 like a real host, so its eight client sessions and x264 encoders are
+ * one process, apart from the eight clients here. Each client has its own picture (pattern,
+ * and scroll speed where the pattern scrolls; checked to be far apart, so a frame served to
+ * the wrong client would fail its PSNR bound). To make them overlap for sure, every source
+ * holds its frame kGateAt (counting from 0) until all eight have decoded their first kGateAt
+ * frames: all are then connected and mid-stream at once, and the server (max-clients=8) must
+ * refuse a ninth connection. Then all run to EOS: each decodes every frame in order, starting
+ * with an IDR, at PSNR >= 35 dB against its own input, with no bus error and no vsockenc
+ * warning. */
+GST_START_TEST(test_eight_vsockenc_clients) {
+  if (!have_codecs())
+    return;
+  constexpr int kClients = 8, kCount = 20, kGateAt = 10;
+  const char *const kPatterns[kClients] = {"smpte",  "ball",     "pinwheel", "checkers-8",
+                                           "spokes", "circular", "gradient", "checkers-4"};
+  TempDir dir;
+  auto server = start_child_server(dir, false, {"max-clients=" + std::to_string(kClients)});
+  gint64 start_us = g_get_monotonic_time();
+
+  Gate gate;
+  std::vector<std::unique_ptr<Stream>> streams;
+  OpenOnExit opener{gate}; /* destroyed before the streams */
+  for (int i = 0; i < kClients; i++) {
+    Stream::Options o;
+    o.address = server->address();
+    /* Not 192x128: there x264 (sliced threads, as zerolatency sets) makes a first IDR of
+     * about 14 dB out of SMPTE bars, with or without helix in between. */
+    o.width = 176;
+    o.height = 144;
+    o.live = true;
+    o.num_buffers = kCount;
+    o.pattern = kPatterns[i];
+    o.speed = i + 1;
+    o.gate = &gate;
+    o.gate_at = kGateAt;
+    o.keep_inputs = true;
+    o.label = "client " + std::to_string(i) + " (" + kPatterns[i] + ")";
+    streams.push_back(std::make_unique<Stream>(o));
+  }
+
+  auto all = [&](const std::function<bool(const Stream &)> &f) {
+    return std::all_of(streams.begin(), streams.end(), [&](auto &st) { return f(*st); });
+  };
+  fail_unless(pump_all_until(streams, deadline_in(20), [&] {
+    return all([](const Stream &st) { return st.decoded().size() >= size_t(kGateAt); });
+  }), "frames decoded before the gate (need %d each): %s", kGateAt,
+              decoded_counts(streams).c_str());
+  gint64 gate_us = g_get_monotonic_time();
+  /* The gate held: nobody is past its frame kGateAt-1, so all eight are mid-stream now. */
+  for (auto &st : streams)
+    fail_unless(st->decoded().size() == size_t(kGateAt) && !st->eos(),
+                "a stream got past the gate: %s", decoded_counts(streams).c_str());
+  check_refused(server->address(), kClients);
+
+  gate.open();
+  fail_unless(pump_all_until(streams, deadline_in(20),
+                             [&] { return all([](const Stream &st) { return st.eos(); }); }),
+              "not every stream reached EOS within 20 s; frames decoded: %s",
+              decoded_counts(streams).c_str());
+  fail_if(gate.timed_out(), "a source waited out the gate's bound");
+  gint64 end_us = g_get_monotonic_time();
+
+  double worst = 99;
+  for (int i = 0; i < kClients; i++) {
+    const Stream &st = *streams[size_t(i)];
+    auto aus = st.encoded();
+    /* Every input frame decoded, in order (the indices count from the live source's first
+     * timestamp, which is not 0). */
+    fail_unless_equals_int(int(st.inputs().size()), kCount);
+    fail_unless_equals_int(int(st.decoded().size()), kCount);
+    auto in = st.inputs().begin();
+    for (int k = 0; k < kCount; k++, ++in)
+      fail_unless(st.decoded()[size_t(k)].index == in->first,
+                  "%sdecoded #%" G_GINT64_FORMAT " where #%" G_GINT64_FORMAT " was sent",
+                  st.label().c_str(), st.decoded()[size_t(k)].index, in->first);
+    check_all_decoded(st, aus);
+    fail_unless_equals_int(check_keyframes(st, aus), 0); /* first an IDR with SPS, no gaps */
+    fail_unless(std::any_of(aus.begin(), aus.end(), [](const EncodedAu &a) { return !a.idr; }),
+                "client %d: no P frames", i);
+    fail_unless(st.encoder_warnings() == 0, "client %d: %d vsockenc warnings", i,
+                st.encoder_warnings());
+    worst = std::min(worst, st.worst_psnr());
+  }
+
+  /* Any picture of one client is far from any picture of another, so a frame served to the
+   * wrong client would fail the 35 dB bound. (Each client's distinct pictures only: most
+   * patterns are still or repeat.) */
+  std::vector<std::vector<const Picture *>> distinct(kClients);
+  for (int i = 0; i < kClients; i++)
+    for (auto &in : streams[size_t(i)]->inputs()) {
+      auto &mine = distinct[size_t(i)];
+      if (std::none_of(mine.begin(), mine.end(),
+                       [&](const Picture *p) { return p->data == in.second.data; }))
+        mine.push_back(&in.second);
+    }
+  double closest = 0;
+  for (int i = 0; i < kClients; i++)
+    for (int j = i + 1; j < kClients; j++)
+      for (const Picture *a : distinct[size_t(i)])
+        for (const Picture *b : distinct[size_t(j)]) {
+          double q = psnr_i420(*a, *b);
+          closest = std::max(closest, q);
+          fail_unless(q < 25.0, "clients %d (%s) and %d (%s) sent alike pictures: %.1f dB", i,
+                      kPatterns[i], j, kPatterns[j], q);
+        }
+  g_print("eight clients: %d frames each, worst PSNR %.1f dB, closest two clients' inputs "
+          "%.1f dB; all mid-stream %.2f s after start, all done %.2f s after start\n",
+          kCount, worst, closest, double(gate_us - start_us) / G_USEC_PER_SEC,
+          double(end_us - start_us) / G_USEC_PER_SEC);
+}
+GST_END_TEST;
+
 static Suite *helix_e2e_suite() {
   Suite *s = suite_create("helix-e2e");
   TCase *tc = tcase_create("general");
@@ -820,6 +1131,7 @@ static Suite *helix_e2e_suite() {
   tcase_add_test(tc, test_two_processes_tcp);
   tcase_add_test(tc, test_server_restart);
   tcase_add_test(tc, test_resolution_change);
+  tcase_add_test(tc, test_eight_vsockenc_clients);
   return s;
 }
 

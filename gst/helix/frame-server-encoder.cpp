@@ -1,6 +1,8 @@
 /* gst-vmdisplay: one H.264 encoding pipeline of helixframesrv. */
 #include "frame-server-encoder.h"
 
+#include "h264-au.h"
+
 #include <algorithm>
 
 #include <gst/app/app.h>
@@ -211,7 +213,7 @@ bool FrameEncoder::encode(GstBuffer *buffer, const GstVideoInfo &info, bool forc
   if (au && gst_buffer_map(au, &map, GST_MAP_READ)) {
     out->data.assign(map.data, map.data + map.size);
     gst_buffer_unmap(au, &map);
-    out->keyframe = !GST_BUFFER_FLAG_IS_SET(au, GST_BUFFER_FLAG_DELTA_UNIT);
+    out->keyframe = vmd::h264_au_is_idr(out->data.data(), out->data.size());
     out->empty = out->data.empty();
   }
   gst_sample_unref(sample);

@@ -1,6 +1,8 @@
 /* gst-vmdisplay: the client side of HXFR remote encoding (see remote-encoder.h). */
 #include "remote-encoder.h"
 
+#include "h264-au.h"
+
 #include "hxfr-parser.h"
 
 #include <glib.h>
@@ -493,13 +495,17 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
       hx::FrameResponse resp;
       hx::decode(msg.header, msg.view(), &resp); /* validated by the parser */
       answer_pts = resp.pts_ns;
-      r.keyframe = resp.is_keyframe;
       size_t total = 0;
       for (auto &n : resp.nals)
         total += n.size;
       r.data.reserve(total);
       for (auto &n : resp.nals)
         r.data.insert(r.data.end(), n.data, n.data + n.size);
+      /* A sync point only when it really starts an IDR: a host that flags any I picture as a
+       * keyframe (GStreamer's DELTA_UNIT does) would otherwise have downstream start decoding
+       * where later pictures may refer past it. Without a slice to look at, the flag stands. */
+      const int slice = h264_first_slice_type(r.data.data(), r.data.size());
+      r.keyframe = resp.is_keyframe && (slice == 0 || slice == 5);
       r.dropped = r.data.empty();
       if (r.dropped)
         r.reason = "the host returned no data for this frame";

@@ -1,14 +1,13 @@
-/* Element: helixframesrv against a raw HXFR client built from the hxfr library (no vsockenc):
- * pixel uploads over UNIX and TCP decoded back with avdec_h264 (PSNR), forced and requested
- * keyframes, bitrate through CONFIG_REQ, HELLO/PING, malformed and oversized input, the client
- * limit, eight clients at once, a Helix v1 client byte for byte, the scanout (resource-ID)
- * path through a sink pad with ENABLE/DISABLE_SCANOUT, SUBSCRIBE, a prompt NULL during an
- * encode, the client's HELLO max_payload, and releasing a sink pad. Needs x264enc
+/* Element: helixframesrv against a raw HXFR client (testsupport::HxfrClient, built from the
+ * hxfr library; no vsockenc): pixel uploads over UNIX and TCP decoded back with avdec_h264
+ * (PSNR), forced and requested keyframes, bitrate through CONFIG_REQ, HELLO/PING, malformed
+ * and oversized input, the client limit, eight clients at once, a Helix v1 client byte for
+ * byte, the scanout (resource-ID) path through a sink pad with ENABLE/DISABLE_SCANOUT,
+ * SUBSCRIBE (a subscriber that never reads, and one that reads slowly), a prompt NULL during
+ * an encode, the client's HELLO max_payload, and releasing a sink pad. Needs x264enc
  * (gst-plugins-ugly) and avdec_h264 (gst-libav): the test is skipped (exit 77) without
  * them. */
-#include "hxfr-parser.h"
-#include "hxfr-protocol.h"
-#include "hxfr-transport.h"
+#include "hxfr-client.h"
 
 #include <glib/gstdio.h>
 #include <gst/app/app.h>
@@ -17,15 +16,21 @@
 #include <gst/video/video.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace hx = vmd::hxfr;
+using testsupport::HxfrClient;
 
 namespace {
 
@@ -37,76 +42,48 @@ std::string tmp_socket(const char *name) {
   return "unix://" + g_dir + "/" + name;
 }
 
-/* ---- a raw HXFR client ------------------------------------------------------------------ */
+/* Time bounds widen 5x under valgrind (VMD_VALGRIND=1), as everywhere in the project. */
+int slow_ms(int ms) {
+  return g_getenv("VMD_VALGRIND") ? ms * 5 : ms;
+}
 
-struct Client {
-  std::unique_ptr<hx::Connection> conn;
-  hx::Parser parser{hx::kDefaultMaxPayload};
+/* ---- a raw HXFR client (testsupport::HxfrClient) ---------------------------------------- */
 
-  bool send(const std::vector<uint8_t> &b) {
-    return conn->send_all(b.data(), b.size(), kTimeoutMs) == hx::Io::Ok;
-  }
-  /* The next message; false on timeout, close or a framing error (*io says which). */
-  bool read(hx::Message *m, int timeout_ms = kTimeoutMs, hx::Io *io_out = nullptr) {
-    gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
-    for (;;) {
-      if (parser.ready()) {
-        *m = parser.take();
-        return true;
-      }
-      if (parser.failed())
-        return false;
-      int left = int((deadline - g_get_monotonic_time()) / 1000);
-      if (left <= 0) {
-        if (io_out)
-          *io_out = hx::Io::Timeout;
-        return false;
-      }
-      hx::Parser::Space sp = parser.prepare();
-      size_t got = 0;
-      hx::Io io = conn->recv_some(sp.data, sp.size, &got, left);
-      if (io != hx::Io::Ok) {
-        if (io_out)
-          *io_out = io;
-        return false;
-      }
-      parser.commit(got);
-    }
-  }
-  /* True when the server closed the connection (within the timeout). */
-  bool closed_by_peer() {
-    hx::Message m;
-    hx::Io io = hx::Io::Ok;
-    while (read(&m, kTimeoutMs, &io)) {
-    }
-    return io == hx::Io::Closed || io == hx::Io::Error;
-  }
-};
-
-std::unique_ptr<Client> connect_client(const std::string &uri) {
-  hx::Address a;
+/* The try_ helpers never use check macros (they run on worker threads too, where a failing
+ * check would longjmp across threads with CK_FORK=no): they return an error text, empty on
+ * success. The others fail the test in the calling (main) thread. */
+std::string try_connect(const std::string &uri, std::unique_ptr<HxfrClient> *out) {
   std::string err;
-  fail_unless(hx::parse_address(uri, false, &a, &err), "%s", err.c_str());
-  auto c = std::make_unique<Client>();
-  c->conn = hx::connect_to(a, kTimeoutMs, -1, &err);
-  fail_unless(c->conn != nullptr, "connect %s: %s", uri.c_str(), err.c_str());
+  *out = HxfrClient::connect(uri, kTimeoutMs, &err);
+  return *out ? std::string() : "connect " + uri + ": " + err;
+}
+
+std::unique_ptr<HxfrClient> connect_client(const std::string &uri) {
+  std::unique_ptr<HxfrClient> c;
+  std::string err = try_connect(uri, &c);
+  fail_unless(err.empty(), "%s", err.c_str());
   return c;
 }
 
-/* HELLO as our vsockenc sends it; returns the granted capabilities. */
-uint32_t hello(Client *c, uint32_t caps = hx::cap::kAllKnown,
-               uint32_t max_payload = hx::kDefaultMaxPayload) {
-  hx::Hello h;
-  h.capabilities = caps;
-  h.max_payload = max_payload;
-  fail_unless(c->send(hx::encode(h, 0)));
-  hx::Message m;
-  fail_unless(c->read(&m), "no HELLO_RESP");
-  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kHelloResponse));
+/* HELLO as our vsockenc sends it; *granted: the capabilities granted. */
+std::string try_hello(HxfrClient *c, uint32_t *granted, uint32_t caps = hx::cap::kAllKnown,
+                      uint32_t max_payload = hx::kDefaultMaxPayload) {
   hx::HelloResponse r;
-  fail_unless(hx::decode(m.header, m.view(), &r) == hx::Status::kOk);
-  fail_unless_equals_int(r.version, 2);
-  return r.capabilities;
+  if (!c->hello(caps, &r, kTimeoutMs, max_payload))
+    return "no HELLO_RESP";
+  if (r.version != 2)
+    return "HELLO_RESP version " + std::to_string(r.version) + ", not 2";
+  *granted = r.capabilities;
+  return std::string();
+}
+
+/* Returns the granted capabilities. */
+uint32_t hello(HxfrClient *c, uint32_t caps = hx::cap::kAllKnown,
+               uint32_t max_payload = hx::kDefaultMaxPayload) {
+  uint32_t granted = 0;
+  std::string err = try_hello(c, &granted, caps, max_payload);
+  fail_unless(err.empty(), "%s", err.c_str());
+  return granted;
 }
 
 /* ---- frames ----------------------------------------------------------------------------- */
@@ -164,24 +141,37 @@ struct Encoded {
 };
 
 /* Sends one frame and reads its FRAME_RESPONSE. */
-Encoded encode_one(Client *c, const hx::FrameRequest &r, uint16_t session = 1) {
-  fail_unless(c->send(hx::encode(r, session)));
+std::string try_encode_one(HxfrClient *c, const hx::FrameRequest &r, uint16_t session,
+                           Encoded *out) {
+  if (!c->send(hx::encode(r, session)))
+    return "FRAME_REQUEST not sent";
   hx::Message m;
-  fail_unless(c->read(&m), "no answer to FRAME_REQUEST");
+  hx::Io io = hx::Io::Ok;
+  if (!c->read(&m, kTimeoutMs, &io))
+    return std::string("no answer to FRAME_REQUEST (") + hx::io_name(io) + ")";
   if (m.header.type == hx::MsgType::kError) {
     hx::Error e;
     hx::decode(m.header, m.view(), &e);
-    fail("ERROR %d: %s", e.code, e.message.c_str());
+    return "ERROR " + std::to_string(e.code) + ": " + e.message;
   }
-  fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kFrameResponse));
+  if (m.header.type != hx::MsgType::kFrameResponse)
+    return std::string("answer is ") + hx::msg_type_name(m.header.type) + ", not FRAME_RESPONSE";
   hx::FrameResponse fr;
-  fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
-  fail_unless_equals_int(int(fr.nals.size()), 1);
+  if (hx::decode(m.header, m.view(), &fr) != hx::Status::kOk)
+    return "undecodable FRAME_RESPONSE";
+  if (fr.nals.size() != 1)
+    return "FRAME_RESPONSE with " + std::to_string(fr.nals.size()) + " NAL entries, not 1";
+  out->au = testsupport::access_unit(fr);
+  out->keyframe = fr.is_keyframe;
+  out->pts = fr.pts_ns;
+  out->session = m.header.session_id;
+  return std::string();
+}
+
+Encoded encode_one(HxfrClient *c, const hx::FrameRequest &r, uint16_t session = 1) {
   Encoded e;
-  e.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
-  e.keyframe = fr.is_keyframe;
-  e.pts = fr.pts_ns;
-  e.session = m.header.session_id;
+  std::string err = try_encode_one(c, r, session, &e);
+  fail_unless(err.empty(), "%s", err.c_str());
   return e;
 }
 
@@ -303,7 +293,7 @@ void stop_server(Server *s) {
 }
 
 /* Uploads frames, decodes what came back, checks PSNR and timestamps. */
-void upload_and_check(Client *c, int w, int h, int frames, bool rgba, uint16_t session = 1) {
+void upload_and_check(HxfrClient *c, int w, int h, int frames, bool rgba, uint16_t session = 1) {
   std::vector<std::vector<uint8_t>> inputs;
   std::vector<Encoded> outputs;
   for (int i = 0; i < frames; i++) {
@@ -381,7 +371,7 @@ GST_START_TEST(test_force_keyframe) {
 }
 GST_END_TEST;
 
-static size_t encoded_bytes(Client *c, int first, int count) {
+static size_t encoded_bytes(HxfrClient *c, int first, int count) {
   size_t total = 0;
   for (int i = first; i < first + count; i++) {
     auto f = make_noise(320, 240, guint32(i));
@@ -479,7 +469,7 @@ GST_START_TEST(test_ping_hello) {
 }
 GST_END_TEST;
 
-static void expect_invalid_and_close(Client *c) {
+static void expect_invalid_and_close(HxfrClient *c) {
   hx::Message m;
   fail_unless(c->read(&m), "no ERROR before close");
   fail_unless_equals_int(int(m.header.type), int(hx::MsgType::kError));
@@ -572,28 +562,94 @@ GST_START_TEST(test_max_clients) {
 }
 GST_END_TEST;
 
+/* A client over max-clients: ERROR INTERNAL, then closed. Empty, or what went wrong. */
+static std::string try_refused(const std::string &uri) {
+  std::unique_ptr<HxfrClient> c;
+  std::string err = try_connect(uri, &c);
+  if (!err.empty())
+    return err;
+  hx::Message m;
+  if (!c->read(&m))
+    return "no ERROR";
+  hx::Error e;
+  if (m.header.type != hx::MsgType::kError || hx::decode(m.header, m.view(), &e) != hx::Status::kOk)
+    return std::string("served (") + hx::msg_type_name(m.header.type) + "), not refused";
+  if (e.code != hx::error_code::kInternal)
+    return "ERROR " + std::to_string(e.code) + " (" + e.message + "), not INTERNAL";
+  return c->closed_by_peer() ? std::string() : "not closed after the ERROR";
+}
+
+/* Eight clients at once. They overlap for sure: each connects and gets its HELLO_RESP, then
+ * waits until all eight have (with max-clients=8 a ninth is refused at that point: the server
+ * holds all eight); only then do all eight upload 6 frames each, concurrently, and every
+ * frame of every client decodes at PSNR >= 35 dB. Worker threads use no check macro (with
+ * CK_FORK=no a failing one would longjmp across threads): they record what went wrong, and
+ * the main thread asserts once they are joined. */
 GST_START_TEST(test_eight_clients) {
-  Server s = start_server(tmp_socket("eight.sock"));
+  constexpr int kClients = 8, kFrames = 6;
+  const auto kBarrier = std::chrono::milliseconds(slow_ms(20000));
+  Server s = start_server(tmp_socket("eight.sock"), kClients);
+  enum class Phase { kWait, kGo, kAbort };
+  std::mutex lock;
+  std::condition_variable cond;
+  int arrived = 0; /* threads past connect + HELLO (or failed at it) */
+  Phase phase = Phase::kWait;
+  std::vector<std::string> failures(kClients);
+  std::vector<std::vector<Encoded>> outputs(kClients);
   std::vector<std::thread> threads;
-  std::vector<std::string> failures(8);
-  std::vector<std::vector<Encoded>> outputs(8);
-  for (int t = 0; t < 8; t++) {
+  for (int t = 0; t < kClients; t++) {
     threads.emplace_back([&, t] {
-      auto c = connect_client(s.uri);
-      hello(c.get());
-      for (int i = 0; i < 6; i++) {
-        auto f = make_frame(192, 128, i + t);
-        outputs[t].push_back(encode_one(c.get(), pixel_request(192, 128, f, i)));
+      std::unique_ptr<HxfrClient> c;
+      std::string err = try_connect(s.uri, &c);
+      uint32_t granted = 0;
+      if (err.empty())
+        err = try_hello(c.get(), &granted);
+      {
+        std::unique_lock<std::mutex> g(lock);
+        arrived++;
+        cond.notify_all();
+        if (err.empty() && !cond.wait_for(g, kBarrier, [&] { return phase != Phase::kWait; }))
+          err = "not released within " + std::to_string(kBarrier.count()) + " ms";
+        else if (err.empty() && phase == Phase::kAbort)
+          err = "released without the others";
       }
+      for (int i = 0; err.empty() && i < kFrames; i++) {
+        auto f = make_frame(192, 128, i + t);
+        Encoded e;
+        err = try_encode_one(c.get(), pixel_request(192, 128, f, i), 1, &e);
+        if (err.empty())
+          outputs[t].push_back(std::move(e));
+        else
+          err = "frame " + std::to_string(i) + ": " + err;
+      }
+      failures[t] = err;
     });
+  }
+  /* No check macro until every thread is joined. */
+  bool all_arrived;
+  {
+    std::unique_lock<std::mutex> g(lock);
+    all_arrived = cond.wait_for(g, kBarrier, [&] { return arrived == kClients; });
+  }
+  std::string ninth = all_arrived ? try_refused(s.uri) : "not tried";
+  {
+    std::lock_guard<std::mutex> g(lock);
+    phase = all_arrived ? Phase::kGo : Phase::kAbort;
+    cond.notify_all();
   }
   for (auto &th : threads)
     th.join();
-  for (int t = 0; t < 8; t++) {
+  for (int t = 0; t < kClients; t++)
+    fail_unless(failures[t].empty(), "client %d: %s", t, failures[t].c_str());
+  fail_unless(all_arrived, "only %d of %d clients connected and past HELLO", arrived, kClients);
+  fail_unless(ninth.empty(), "a ninth client while eight were connected: %s", ninth.c_str());
+  for (int t = 0; t < kClients; t++) {
     auto decoded = decode_all(outputs[t], 192, 128);
-    fail_unless_equals_int(int(decoded.size()), 6);
-    for (int i = 0; i < 6; i++)
-      fail_unless(psnr(make_frame(192, 128, i + t), decoded[i]) >= 35.0);
+    fail_unless_equals_int(int(decoded.size()), kFrames);
+    for (int i = 0; i < kFrames; i++) {
+      double p = psnr(make_frame(192, 128, i + t), decoded[i]);
+      fail_unless(p >= 35.0, "client %d frame %d: PSNR %.2f dB < 35", t, i, p);
+    }
   }
   stop_server(&s);
 }
@@ -621,9 +677,9 @@ static const uint8_t kGoldenConfigReq[] = {
     0x01, 0x00, 0x00, 0x00, 0x42, 0x28, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00};
 
 /* Reads exactly n raw bytes (no parser): what a v1 peer sees on the wire. */
-static std::vector<uint8_t> read_raw(Client *c, size_t n) {
+static std::vector<uint8_t> read_raw(HxfrClient *c, size_t n) {
   std::vector<uint8_t> b(n);
-  fail_unless(c->conn->recv_all(b.data(), n, kTimeoutMs) == hx::Io::Ok);
+  fail_unless(c->recv_raw(b.data(), n), "%zu raw bytes did not come", n);
   return b;
 }
 
@@ -758,7 +814,7 @@ GST_START_TEST(test_scanout_resource_id) {
 GST_END_TEST;
 
 /* Reads pushed FRAME_RESPONSEs of a subscription for up to ms. */
-static std::vector<Encoded> read_pushed(Client *c, int count, int ms) {
+static std::vector<Encoded> read_pushed(HxfrClient *c, int count, int ms) {
   std::vector<Encoded> out;
   gint64 end = g_get_monotonic_time() + gint64(ms) * 1000;
   hx::Message m;
@@ -772,13 +828,14 @@ static std::vector<Encoded> read_pushed(Client *c, int count, int ms) {
     Encoded e;
     e.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
     e.keyframe = fr.is_keyframe;
+    e.pts = fr.pts_ns;
     e.session = m.header.session_id;
     out.push_back(std::move(e));
   }
   return out;
 }
 
-static void subscribe_ok(Client *c, uint32_t scanout) {
+static void subscribe_ok(HxfrClient *c, uint32_t scanout) {
   fail_unless(c->send(hx::encode(hx::Subscribe{scanout}, uint16_t(scanout))));
   hx::Message m;
   fail_unless(c->read(&m));
@@ -836,7 +893,7 @@ GST_START_TEST(test_subscribe_fanout) {
         hx::FrameResponse fr;
         fail_unless(hx::decode(m.header, m.view(), &fr) == hx::Status::kOk);
         Encoded e;
-        e.au.assign(fr.nals[0].data, fr.nals[0].data + fr.nals[0].size);
+        e.au = testsupport::access_unit(fr);
         e.keyframe = fr.is_keyframe;
         slow_got.push_back(std::move(e));
       }
@@ -854,6 +911,280 @@ GST_START_TEST(test_subscribe_fanout) {
   slow.reset();
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
+/* Source frames by pts, from an appsink next to the server (a tee), for PSNR by pts. */
+struct ReferenceFrames {
+  std::mutex lock;
+  std::map<int64_t, std::vector<uint8_t>> frames; /* BGRx, packed */
+
+  static GstFlowReturn on_sample(GstAppSink *sink, gpointer self) {
+    auto *r = static_cast<ReferenceFrames *>(self);
+    GstSample *sample = gst_app_sink_pull_sample(sink);
+    if (!sample)
+      return GST_FLOW_EOS;
+    GstVideoInfo info;
+    GstBuffer *b = gst_sample_get_buffer(sample);
+    GstVideoFrame frame;
+    if (gst_video_info_from_caps(&info, gst_sample_get_caps(sample)) &&
+        gst_video_frame_map(&frame, &info, b, GST_MAP_READ)) {
+      const int w = GST_VIDEO_FRAME_WIDTH(&frame), h = GST_VIDEO_FRAME_HEIGHT(&frame);
+      std::vector<uint8_t> pixels(size_t(w) * h * 4);
+      for (int y = 0; y < h; y++)
+        memcpy(&pixels[size_t(y) * w * 4],
+               static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0)) +
+                   y * GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0),
+               size_t(w) * 4);
+      gst_video_frame_unmap(&frame);
+      std::lock_guard<std::mutex> g(r->lock);
+      r->frames[int64_t(GST_BUFFER_PTS(b))] = std::move(pixels);
+    }
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
+  }
+};
+
+/* What one subscriber thread received; filled by its thread only, read after the join. */
+struct Received {
+  std::vector<Encoded> frames;
+  std::string failure;            /* what went wrong, empty when nothing */
+  bool pong = false;              /* the final PING was answered: still connected */
+};
+
+/* Reads one pushed message: a FRAME_RESPONSE of scanout 0 (appended to *r), or a PONG with
+ * session 0x50 (r->pong). Anything else, or nothing within timeout_ms, is a failure. */
+static bool read_subscribed(HxfrClient *c, int timeout_ms, Received *r) {
+  hx::Message m;
+  hx::Io io = hx::Io::Ok;
+  if (!c->read(&m, timeout_ms, &io)) {
+    r->failure = std::string("read failed after ") + std::to_string(r->frames.size()) +
+                 " frames (" + hx::io_name(io) + ")";
+    return false;
+  }
+  if (m.header.type == hx::MsgType::kPong && m.header.session_id == 0x50) {
+    r->pong = true;
+    return true;
+  }
+  hx::FrameResponse fr;
+  if (m.header.type != hx::MsgType::kFrameResponse ||
+      hx::decode(m.header, m.view(), &fr) != hx::Status::kOk || fr.nals.size() != 1 ||
+      m.header.session_id != 0) {
+    r->failure = std::string("unexpected ") + hx::msg_type_name(m.header.type) + " (session " +
+                 std::to_string(m.header.session_id) + ") after " +
+                 std::to_string(r->frames.size()) + " frames";
+    return false;
+  }
+  Encoded e;
+  e.au = testsupport::access_unit(fr);
+  e.keyframe = fr.is_keyframe;
+  e.pts = fr.pts_ns;
+  e.session = m.header.session_id;
+  r->frames.push_back(std::move(e));
+  return true;
+}
+
+/* Runs of a subscription: for each frame of `got` after the first, whether the frame before
+ * it in the encoded stream (`stream`, the pts of every access unit encoded, in order) is
+ * missing from `got`. */
+static std::vector<bool> gaps_before(const std::vector<Encoded> &got,
+                                     const std::vector<int64_t> &stream) {
+  std::vector<bool> gap(got.size(), false);
+  for (size_t i = 1; i < got.size(); i++) {
+    auto it = std::find(stream.begin(), stream.end(), got[i].pts);
+    gap[i] = it == stream.begin() || it == stream.end() || *(it - 1) != got[i - 1].pts;
+  }
+  return gap;
+}
+
+/* PSNR of every decoded frame against the source frame of its pts; empty, or the first
+ * frame below 35 dB. */
+static std::string check_psnr(const char *who, const std::vector<Encoded> &got,
+                              const std::vector<std::vector<uint8_t>> &decoded,
+                              ReferenceFrames *ref, double *min_psnr) {
+  std::lock_guard<std::mutex> g(ref->lock);
+  *min_psnr = 100;
+  for (size_t i = 0; i < got.size() && i < decoded.size(); i++) {
+    auto it = ref->frames.find(got[i].pts);
+    if (it == ref->frames.end())
+      return std::string(who) + " frame " + std::to_string(i) + ": no source frame of pts " +
+             std::to_string(got[i].pts);
+    double p = psnr(it->second, decoded[i]);
+    *min_psnr = std::min(*min_psnr, p);
+    if (p < 35.0) {
+      char text[160];
+      g_snprintf(text, sizeof text, "%s frame %zu (pts %" G_GINT64_FORMAT "): PSNR %.2f dB < 35",
+                 who, i, got[i].pts, p);
+      return text;
+    }
+  }
+  return std::string();
+}
+
+/* SUBSCRIBE with a subscriber that reads all the time, but slowly: one message per 3 frames of
+ * the stream (at most 150 ms apart), next to one reading at full rate. Smooth moving content
+ * (a zone plate, changing every frame), so every received picture is compared with the source
+ * frame of its pts (pushed frames carry the source buffer's pts): PSNR >= 35 dB.
+ *
+ * The slow one falls behind its bounded queue and misses access units, so it gets fewer than
+ * the fast one; after every run of missed ones the next it gets is an IDR (is_keyframe and NAL
+ * type 5), so all it gets decodes; and it stays connected to the end of the run (a PING then
+ * is answered after what was queued). The fast one is unaffected: it gets every frame the slow
+ * one gets and about every source frame, all decoding.
+ *
+ * Why these numbers: the subscriber's queue only drains as the server's sender thread gets its
+ * messages into the socket, and a sender blocked on a full UNIX socket is woken only once 3/4
+ * of the socket buffer (net.core.wmem_default, ~210 KB) has been read; the queue is full all
+ * that time, and full for kBehindLimitMs (2 s) means disconnected. So the time to read 3/4 of
+ * the socket buffer must stay well under 2 s: large access units (~20 KB P-frames, ~65 KB IDRs:
+ * fixed quantizer 4, ultrafast; the socket holds ~8 of them, read in ~0.6 s) and a reader that
+ * reads at least every 150 ms. With small ones (a bouncing ball: ~500-byte P-frames, ~200 in
+ * the socket) the same reader is disconnected the first time its queue fills. */
+GST_START_TEST(test_subscribe_slow_reader) {
+  constexpr int kRunMs = 6000;       /* how long the slow one reads slowly */
+  constexpr int kSlowEvery = 3;      /* frames of the stream per message it reads */
+  constexpr int kSlowMaxGapMs = 150; /* ... but no longer apart than this */
+  const int kReadMs = slow_ms(2000);
+  std::string addr = tmp_socket("slow.sock");
+  std::string desc =
+      "videotestsrc is-live=true pattern=zone-plate kx2=20 ky2=20 kt=1 ! "
+      "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! tee name=t ! queue ! "
+      "helixframesrv name=srv address=" +
+      addr +
+      " encoder=\"x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=1024 "
+      "pass=quant quantizer=4\" "
+      "t. ! queue ! appsink name=ref sync=false";
+  GError *gerr = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &gerr);
+  fail_unless(pipeline != nullptr, "%s", gerr ? gerr->message : "?");
+  ReferenceFrames ref;
+  GstElement *ref_sink = gst_bin_get_by_name(GST_BIN(pipeline), "ref");
+  GstAppSinkCallbacks callbacks = {};
+  callbacks.new_sample = ReferenceFrames::on_sample;
+  gst_app_sink_set_callbacks(GST_APP_SINK(ref_sink), &callbacks, &ref, nullptr);
+  gst_object_unref(ref_sink);
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+
+  auto fast = connect_client(addr);
+  auto slow = connect_client(addr);
+  hello(fast.get());
+  hello(slow.get());
+  subscribe_ok(fast.get(), 0);
+  subscribe_ok(slow.get(), 0);
+
+  /* No check macro until both threads are joined. */
+  Received fast_got, slow_got;
+  std::atomic<int> fast_count{0};
+  std::atomic<bool> slow_done{false};
+  const gint64 t0 = g_get_monotonic_time();
+  std::thread fast_thread([&] {
+    /* Full rate, until the slow one is done and a little after (for what it got last). */
+    gint64 stop_at = G_MAXINT64;
+    while (g_get_monotonic_time() < stop_at && read_subscribed(fast.get(), kReadMs, &fast_got)) {
+      fast_count = int(fast_got.frames.size());
+      if (slow_done && stop_at == G_MAXINT64)
+        stop_at = g_get_monotonic_time() + 300 * 1000;
+    }
+  });
+  std::thread slow_thread([&] {
+    const gint64 end = t0 + gint64(kRunMs) * 1000;
+    bool ok = true;
+    while (ok && g_get_monotonic_time() < end) {
+      ok = read_subscribed(slow.get(), kReadMs, &slow_got);
+      const int mark = fast_count;
+      const gint64 next = g_get_monotonic_time() + kSlowMaxGapMs * 1000;
+      while (fast_count < mark + kSlowEvery && g_get_monotonic_time() < next)
+        g_usleep(5000);
+    }
+    /* Still connected? What is already in the socket comes first, then the PONG (a
+     * connection the server shut down ends instead). Read at full rate now. */
+    if (ok && !slow->send(hx::encode(hx::Ping{}, 0x50)))
+      slow_got.failure = "PING not sent (connection closed?)";
+    const gint64 drain_end = g_get_monotonic_time() + gint64(kReadMs) * 1000;
+    while (ok && !slow_got.pong && g_get_monotonic_time() < drain_end)
+      ok = read_subscribed(slow.get(), kReadMs, &slow_got);
+    slow_done = true;
+  });
+  slow_thread.join();
+  fast_thread.join();
+  const double secs = (g_get_monotonic_time() - t0) / 1e6;
+  fast.reset();
+  slow.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+
+  fail_unless(slow_got.failure.empty(), "slow subscriber: %s", slow_got.failure.c_str());
+  fail_unless(slow_got.pong, "slow subscriber: no PONG");
+  /* The fast thread stops on its own 300 ms after the slow one: by a failed read otherwise. */
+  fail_unless(fast_got.failure.empty(), "fast subscriber: %s", fast_got.failure.c_str());
+  fail_unless(!fast_got.frames.empty() && !slow_got.frames.empty());
+
+  /* The encoded stream is what the fast one got: increasing pts, from an IDR. One repeat is
+   * possible: a SUBSCRIBE pushes the current picture into the shared stream again (for the
+   * newcomer to start from), so when the slow one subscribed after the fast one had that
+   * picture, the fast one gets it twice (the slow one starts with it). */
+  std::vector<int64_t> stream;
+  for (auto &e : fast_got.frames) {
+    fail_unless(stream.empty() || e.pts > stream.back() ||
+                    (e.pts == stream.back() && e.pts == slow_got.frames[0].pts),
+                "fast: pts %" G_GINT64_FORMAT " after %" G_GINT64_FORMAT, e.pts, stream.back());
+    stream.push_back(e.pts);
+  }
+  fail_unless(fast_got.frames[0].keyframe && has_idr(fast_got.frames[0].au),
+              "fast: the stream does not start with an IDR");
+
+  /* The slow one: only frames of that stream; after every gap (and first) an IDR. */
+  std::vector<bool> gap = gaps_before(slow_got.frames, stream);
+  int gaps = 0;
+  int64_t longest_gap_ns = 0;
+  for (size_t i = 0; i < slow_got.frames.size(); i++) {
+    const Encoded &e = slow_got.frames[i];
+    fail_unless(std::binary_search(stream.begin(), stream.end(), e.pts),
+                "slow frame %zu (pts %" G_GINT64_FORMAT ") never reached the fast one", i, e.pts);
+    if (i == 0 || gap[i]) {
+      fail_unless(e.keyframe && has_idr(e.au),
+                  "slow frame %zu (pts %" G_GINT64_FORMAT ") after a gap is not an IDR "
+                  "(is_keyframe %d)", i, e.pts, e.keyframe);
+    }
+    if (i > 0 && gap[i]) {
+      gaps++;
+      longest_gap_ns = std::max(longest_gap_ns, e.pts - slow_got.frames[i - 1].pts);
+    }
+  }
+  size_t sources;
+  {
+    std::lock_guard<std::mutex> g(ref.lock);
+    sources = std::count_if(ref.frames.begin(), ref.frames.end(), [&](const auto &kv) {
+      return kv.first >= stream.front() && kv.first <= stream.back();
+    });
+  }
+  g_print("slow reader: %.1f s; fast got %zu of %zu source frames, slow %zu in %d runs "
+          "(longest gap %" G_GINT64_FORMAT " ms)\n", secs, fast_got.frames.size(), sources,
+          slow_got.frames.size(), gaps + 1, longest_gap_ns / GST_MSECOND);
+  fail_unless(gaps >= 2, "slow subscriber: %d gaps, not behind and back at least twice", gaps);
+  /* Fewer frames than the fast one got over the same span: the missed ones. */
+  const auto span = std::count_if(stream.begin(), stream.end(), [&](int64_t pts) {
+    return pts >= slow_got.frames.front().pts && pts <= slow_got.frames.back().pts;
+  });
+  fail_unless(size_t(span) > slow_got.frames.size(),
+              "slow subscriber got %zu frames, the fast one %zd over the same span",
+              slow_got.frames.size(), ssize_t(span));
+  /* About every source frame (under valgrind the encoder cannot keep up: frames are then
+   * replaced before encoding, for everyone). */
+  const double share = g_getenv("VMD_VALGRIND") ? 0.4 : 0.9;
+  fail_unless(fast_got.frames.size() >= share * sources, "fast subscriber got %zu of %zu frames",
+              fast_got.frames.size(), sources);
+
+  /* Everything both got decodes, to the right pictures. */
+  for (const Received *r : {&fast_got, &slow_got}) {
+    const char *who = r == &fast_got ? "fast" : "slow";
+    auto decoded = decode_all(r->frames, 320, 240);
+    fail_unless_equals_int(int(decoded.size()), int(r->frames.size()));
+    double min_psnr = 0;
+    std::string why = check_psnr(who, r->frames, decoded, &ref, &min_psnr);
+    fail_unless(why.empty(), "%s", why.c_str());
+    GST_INFO("%s: %zu frames, PSNR >= %.2f dB", who, r->frames.size(), min_psnr);
+  }
 }
 GST_END_TEST;
 
@@ -887,7 +1218,7 @@ GST_START_TEST(test_stop_during_encode) {
 GST_END_TEST;
 
 /* Reads messages for ms and checks none has a payload over max_payload. Returns them. */
-static std::vector<hx::Message> read_for(Client *c, int ms, uint32_t max_payload) {
+static std::vector<hx::Message> read_for(HxfrClient *c, int ms, uint32_t max_payload) {
   std::vector<hx::Message> out;
   gint64 end = g_get_monotonic_time() + gint64(ms) * 1000;
   hx::Message m;
@@ -1223,6 +1554,7 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_v1_client);
   tcase_add_test(tc, test_scanout_resource_id);
   tcase_add_test(tc, test_subscribe_fanout);
+  tcase_add_test(tc, test_subscribe_slow_reader);
   tcase_add_test(tc, test_stop_during_encode);
   tcase_add_test(tc, test_client_max_payload);
   tcase_add_test(tc, test_release_pad_ends_subscription);

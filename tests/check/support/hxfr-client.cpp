@@ -52,15 +52,36 @@ bool HxfrClient::read(hx::Message *m, int timeout_ms, hx::Io *io_out) {
   }
 }
 
-bool HxfrClient::hello(uint32_t capabilities, hx::HelloResponse *reply, int timeout_ms) {
+bool HxfrClient::hello(uint32_t capabilities, hx::HelloResponse *reply, int timeout_ms,
+                       uint32_t max_payload) {
   hx::Hello h;
   h.capabilities = capabilities;
+  h.max_payload = max_payload;
   if (!send(hx::encode(h, 0), timeout_ms))
     return false;
   hx::Message m;
   if (!read(&m, timeout_ms) || m.header.type != hx::MsgType::kHelloResponse)
     return false;
   return hx::decode(m.header, m.view(), reply) == hx::Status::kOk;
+}
+
+bool HxfrClient::closed_by_peer(int timeout_ms) {
+  const gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+  hx::Message m;
+  for (;;) {
+    const int left = int((deadline - g_get_monotonic_time()) / 1000);
+    if (left <= 0)
+      return false;
+    hx::Io io = hx::Io::Ok;
+    if (!read(&m, left, &io))
+      return io == hx::Io::Closed || io == hx::Io::Error;
+  }
+}
+
+bool HxfrClient::recv_raw(void *buf, size_t len, int timeout_ms) {
+  if (!parser_.at_boundary())
+    return false;
+  return conn_->recv_all(buf, len, timeout_ms) == hx::Io::Ok;
 }
 
 std::vector<uint8_t> access_unit(const hx::FrameResponse &r) {

@@ -3,6 +3,11 @@
 
 #include <gst/video/video.h>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
 #define GST_CAT_DEFAULT helix_frame_server_debug
@@ -328,17 +333,27 @@ bool ClientSession::handle_subscribe(const hx::Subscribe &sub, uint16_t session)
   }
   auto subscriber = std::make_shared<Subscriber>(sub.scanout_id, peer_max_payload_, [this] {
     GST_WARNING("client %" G_GUINT64_FORMAT
-                " (%s): subscriber stayed %d ms behind: "
+                " (%s): subscriber read nothing for %d ms with its queue full: "
                 "disconnecting",
                 id_, conn_->peer().c_str(), kBehindLimitMs);
     conn_->shutdown();
+  }, [this]() -> int64_t {
+    int unsent = 0; /* SIOCOUTQ: UNIX, TCP (unsent + unacknowledged) and vsock sockets */
+    return ioctl(conn_->fd(), SIOCOUTQ, &unsent) == 0 ? unsent : -1;
   });
   /* Subscribed before the answer is sent, so the answer is true when it leaves (a pad
    * released meanwhile ends the subscription the usual way); frames queue on the subscriber
    * until the sender thread starts after the answer, so the answer always goes out first. */
   r.success = scanouts_->subscribe(sub.scanout_id, subscriber, encoder_choice_);
-  if (r.success)
+  if (r.success) {
     subscriber_ = subscriber;
+    /* A small kernel buffer keeps a slow reader's backlog in the subscriber's queue, where
+     * access units can be skipped up to an IDR, instead of hundreds of kB of stale stream in
+     * the socket. Best effort: not every transport has it. */
+    int sndbuf = kSubscriberSndBuf;
+    if (setsockopt(conn_->fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
+      GST_DEBUG("client %" G_GUINT64_FORMAT ": SO_SNDBUF not set: %s", id_, g_strerror(errno));
+  }
   if (!send(hx::encode(r, session)))
     return false;
   if (!r.success) {

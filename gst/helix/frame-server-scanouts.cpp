@@ -3,6 +3,8 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
+
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,7 @@ void ScanoutRegistry::remove(uint32_t id) {
       return;
     old = it->second;
     scanouts_.erase(it);
+    arrived_us_.erase(id);
     auto st = streams_.find(id);
     if (st != streams_.end()) {
       stream = std::move(st->second);
@@ -68,12 +71,30 @@ bool ScanoutRegistry::subscribe(uint32_t id, std::shared_ptr<Subscriber> subscri
   if (it == scanouts_.end())
     return false;
   std::unique_ptr<ScanoutStream> &stream = streams_[id];
+  const bool existed = stream != nullptr;
   if (!stream)
     stream = std::make_unique<ScanoutStream>(id, encoder);
   stream->add(std::move(subscriber));
-  if (it->second) /* start from the current picture: static screens send nothing new */
-    stream->push(gst_sample_ref(it->second));
+  /* Start from the current picture: static screens send nothing new. To a stream that already
+   * had it, it goes again as a repeat at the time it is now (its pts moved on by the time
+   * since it arrived), so existing subscribers never get two frames with one pts. */
+  if (it->second)
+    stream->push(existed ? repeat_now(it->second, arrived_us_[id]) : gst_sample_ref(it->second));
   return true;
+}
+
+GstSample *ScanoutRegistry::repeat_now(GstSample *sample, int64_t arrived_us) {
+  GstBuffer *buffer = gst_sample_get_buffer(sample);
+  if (!buffer || !GST_BUFFER_PTS_IS_VALID(buffer))
+    return gst_sample_ref(sample);
+  GstBuffer *copy = gst_buffer_copy(buffer); /* shares the memory */
+  const int64_t elapsed_us = std::max<int64_t>(1, g_get_monotonic_time() - arrived_us);
+  GST_BUFFER_PTS(copy) += GstClockTime(elapsed_us) * GST_USECOND;
+  GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
+  GstSample *repeat = gst_sample_new(copy, gst_sample_get_caps(sample),
+                                     gst_sample_get_segment(sample), nullptr);
+  gst_buffer_unref(copy);
+  return repeat;
 }
 
 void ScanoutRegistry::set_stream_bitrate(uint32_t id, uint32_t bitrate_bps) {
@@ -105,6 +126,7 @@ void ScanoutRegistry::push(uint32_t id, GstSample *sample) {
     } else {
       old = it->second;
       it->second = sample;
+      arrived_us_[id] = g_get_monotonic_time();
     }
     auto st = streams_.find(id);
     if (st != streams_.end() && it != scanouts_.end())

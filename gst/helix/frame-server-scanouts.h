@@ -52,8 +52,12 @@ class ScanoutRegistry {
   void request_stream_keyframe(uint32_t id);
 
  private:
+  /* The sample again, its pts advanced by the time since it arrived (a new reference). */
+  static GstSample *repeat_now(GstSample *sample, int64_t arrived_us);
+
   std::mutex lock_;
   std::map<uint32_t, GstSample *> scanouts_; /* nullptr until the first frame */
+  std::map<uint32_t, int64_t> arrived_us_;   /* monotonic time the latest frame came */
   std::map<uint32_t, std::unique_ptr<ScanoutStream>> streams_;
 };
 

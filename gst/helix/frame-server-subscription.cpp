@@ -39,11 +39,22 @@ bool Subscriber::offer(const std::shared_ptr<const StreamFrame> &frame) {
   if (frame->keyframe)
     key_requested_ = false; /* whatever happens to it, the request was answered */
   if (queue_.size() >= kSubscriberQueue) {
-    /* Behind: this access unit and all up to the next IDR are lost for this subscriber. */
+    /* Behind: this access unit and all up to the next IDR are lost for this subscriber. It is
+     * disconnected only when it also stopped reading: full since behind_since_us_ and no
+     * access unit taken by its sender since then for kBehindLimitMs. A client that reads
+     * slowly gets fewer frames (each run resumed by an IDR), not a disconnect. */
     int64_t now = g_get_monotonic_time();
     if (!behind_since_us_)
       behind_since_us_ = now;
-    if (now - behind_since_us_ > int64_t(kBehindLimitMs) * 1000) {
+    /* The sender may wait minutes inside one access unit for a slow reader (a UNIX socket is
+     * writable again only when three quarters of its buffer were read): bytes leaving the
+     * socket count as reading too. */
+    const int64_t unsent = unsent_bytes_ ? unsent_bytes_() : -1;
+    if (unsent >= 0 && last_unsent_ >= 0 && unsent != last_unsent_)
+      last_taken_us_ = now;
+    last_unsent_ = unsent;
+    const int64_t stalled_since = std::max(behind_since_us_, last_taken_us_);
+    if (now - stalled_since > int64_t(kBehindLimitMs) * 1000) {
       too_slow_ = true;
       cond_.notify_all();
       /* Its sender may be stuck in a send: wake it now. Under the lock, so close() (which the
@@ -97,6 +108,8 @@ std::shared_ptr<const StreamFrame> Subscriber::next(int timeout_ms, SubscriberNo
   if (!queue_.empty()) {
     auto f = queue_.front();
     queue_.pop_front();
+    /* The sender finished the previous access unit: the client is reading, however slowly. */
+    last_taken_us_ = g_get_monotonic_time();
     return f;
   }
   if (ended_) {

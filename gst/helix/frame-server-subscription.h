@@ -5,8 +5,9 @@
  * other: they are lost before encoding, for everyone) and offers each access unit to every
  * Subscriber. A Subscriber is a bounded queue drained by its client's sender thread. When the
  * queue is full the subscriber misses that access unit and every later one until the next IDR,
- * which the stream is asked for at once: what it receives always decodes. A subscriber that
- * stays full for kBehindLimitMs is disconnected. An access unit larger than the subscriber's
+ * which the stream is asked for at once: what it receives always decodes. A subscriber whose
+ * queue stays full while its sender takes nothing for kBehindLimitMs (the client stopped
+ * reading) is disconnected; one that reads slowly only misses frames. An access unit larger than the subscriber's
  * max_payload (HELLO) is handled the same way (missed up to the next IDR that fits, an IDR
  * asked for at most once every kKeyRetryMs), and the sender is told once per run so it can send ERROR ENCODE_FAILED. When
  * the scanout goes away (its sink pad is released) every subscriber is ended: the sender
@@ -32,7 +33,10 @@
 namespace vmd::helix {
 
 constexpr size_t kSubscriberQueue = 8; /* access units waiting for one subscriber */
-constexpr int kBehindLimitMs = 2000;   /* full that long: disconnected */
+constexpr int kBehindLimitMs = 2000;   /* full and not read that long: disconnected */
+/* Kernel send buffer of a subscribed connection: what is queued beyond our bounded queue is
+ * latency nobody can drop, so it is kept to a few access units. */
+constexpr int kSubscriberSndBuf = 32 * 1024;
 constexpr int kKeyRetryMs = 1000;      /* an IDR asked for and not received is asked again */
 
 struct StreamFrame {
@@ -57,11 +61,16 @@ class Subscriber {
  public:
   /* on_too_slow runs once, on the stream thread under the subscriber's lock, when the
    * subscriber is dropped: it must only wake the client (shut its connection down).
-   * max_payload: the largest FRAME_RESPONSE payload the client accepts. */
-  Subscriber(uint32_t scanout, uint32_t max_payload, std::function<void()> on_too_slow)
+   * max_payload: the largest FRAME_RESPONSE payload the client accepts.
+   * unsent_bytes (may be empty): bytes written to the client's connection that it has not
+   * read yet, or -1 when the transport cannot tell; any change of it shows the client reads
+   * even while the sender waits inside one large access unit. */
+  Subscriber(uint32_t scanout, uint32_t max_payload, std::function<void()> on_too_slow,
+             std::function<int64_t()> unsent_bytes = nullptr)
       : scanout_(scanout),
         max_payload_(max_payload),
         on_too_slow_(std::move(on_too_slow)),
+        unsent_bytes_(std::move(unsent_bytes)),
         key_requested_at_us_(g_get_monotonic_time()) {}
 
   uint32_t scanout() const { return scanout_; }
@@ -84,13 +93,16 @@ class Subscriber {
   const uint32_t scanout_;
   const uint32_t max_payload_;
   const std::function<void()> on_too_slow_;
+  const std::function<int64_t()> unsent_bytes_;
   std::mutex lock_;
   std::condition_variable cond_;
   std::deque<std::shared_ptr<const StreamFrame>> queue_;
   bool waiting_keyframe_ = true; /* a new subscriber starts at an IDR */
   bool key_requested_ = true;    /* ScanoutStream::add() asks for the first one */
   int64_t key_requested_at_us_;  /* when key_requested_ was last set */
-  int64_t behind_since_us_ = 0;
+  int64_t behind_since_us_ = 0;  /* queue full since then (0: not full) */
+  int64_t last_taken_us_ = 0;    /* the client last showed it reads (see offer()) */
+  int64_t last_unsent_ = -1;     /* unsent_bytes_() when last looked at */
   bool too_slow_ = false;
   bool closed_ = false;
   bool ended_ = false;

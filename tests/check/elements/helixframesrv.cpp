@@ -1040,6 +1040,94 @@ static std::string check_psnr(const char *who, const std::vector<Encoded> &got,
  * fixed quantizer 4, ultrafast; the socket holds ~8 of them, read in ~0.6 s) and a reader that
  * reads at least every 150 ms. With small ones (a bouncing ball: ~500-byte P-frames, ~200 in
  * the socket) the same reader is disconnected the first time its queue fills. */
+/* A subscriber that reads very slowly (one access unit a second, its queue full the whole
+ * time) is still reading: it misses frames but is not disconnected. Only one that stops
+ * reading is (test_subscribe_fanout). */
+GST_START_TEST(test_subscribe_very_slow_reader_stays) {
+  std::string addr = tmp_socket("veryslow.sock");
+  std::string desc =
+      "videotestsrc is-live=true pattern=zone-plate kx2=20 ky2=20 kt=1 ! "
+      "video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! "
+      "helixframesrv name=srv address=" +
+      addr +
+      " encoder=\"x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=1024 "
+      "pass=quant quantizer=4\"";
+  GError *gerr = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &gerr);
+  fail_unless(pipeline != nullptr, "%s", gerr ? gerr->message : "?");
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  auto c = connect_client(addr);
+  hello(c.get());
+  subscribe_ok(c.get(), 0);
+  /* 5 s at one message a second, with access units of about 20 kB at 30 a second: the
+   * subscriber's queue and its socket are full from the first second on. */
+  Received got;
+  bool ok = true;
+  for (int i = 0; ok && i < 5; i++) {
+    ok = read_subscribed(c.get(), slow_ms(5000), &got);
+    g_usleep(1000 * 1000);
+  }
+  fail_unless(ok, "very slow subscriber: %s", got.failure.c_str());
+  fail_unless(c->send(hx::encode(hx::Ping{}, 0x50)), "PING not sent: disconnected");
+  const gint64 end = g_get_monotonic_time() + gint64(slow_ms(10000)) * 1000;
+  while (ok && !got.pong && g_get_monotonic_time() < end)
+    ok = read_subscribed(c.get(), slow_ms(5000), &got);
+  c.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  fail_unless(got.pong, "the very slow subscriber was disconnected: %s", got.failure.c_str());
+  fail_unless(!got.frames.empty() && got.frames.front().keyframe);
+}
+GST_END_TEST;
+
+/* A new subscriber starts from the current picture even on a static screen; subscribers
+ * already on the stream get that picture again as a later frame, never a second frame with a
+ * pts they already had. */
+GST_START_TEST(test_subscribe_repeat_has_new_pts) {
+  std::string addr = tmp_socket("repeat.sock");
+  std::string desc = "appsrc name=src format=time caps=video/x-raw,format=BGRx,width=64,"
+                     "height=64,framerate=30/1 ! helixframesrv address=" + addr;
+  GError *gerr = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &gerr);
+  fail_unless(pipeline != nullptr, "%s", gerr ? gerr->message : "?");
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  std::vector<uint8_t> pixels = make_frame(64, 64, 0);
+  GstBuffer *b = gst_buffer_new_memdup(pixels.data(), pixels.size());
+  GST_BUFFER_PTS(b) = 1000;
+  GstFlowReturn flow = GST_FLOW_ERROR;
+  g_signal_emit_by_name(src, "push-buffer", b, &flow);
+  gst_buffer_unref(b);
+  fail_unless_equals_int(flow, GST_FLOW_OK);
+
+  auto first = connect_client(addr);
+  hello(first.get());
+  /* The frame may reach the scanout after SUBSCRIBE is answered: then it comes as new. */
+  subscribe_ok(first.get(), 0);
+  Received a;
+  fail_unless(read_subscribed(first.get(), slow_ms(10000), &a), "%s", a.failure.c_str());
+  fail_unless_equals_int64(a.frames.back().pts, 1000);
+  fail_unless(a.frames.back().keyframe);
+
+  auto second = connect_client(addr);
+  hello(second.get());
+  subscribe_ok(second.get(), 0);
+  Received b2;
+  fail_unless(read_subscribed(second.get(), slow_ms(10000), &b2), "%s", b2.failure.c_str());
+  fail_unless(b2.frames.back().keyframe, "the new subscriber did not start with an IDR");
+  /* The first subscriber gets the repeat too, later than what it had. */
+  fail_unless(read_subscribed(first.get(), slow_ms(10000), &a), "%s", a.failure.c_str());
+  fail_unless(a.frames.back().pts > 1000, "repeat with pts %" G_GINT64_FORMAT
+              " after pts 1000 (a frame twice)", a.frames.back().pts);
+  fail_unless_equals_int64(b2.frames.back().pts, a.frames.back().pts);
+  gst_object_unref(src);
+  first.reset();
+  second.reset();
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_subscribe_slow_reader) {
   constexpr int kRunMs = 6000;       /* how long the slow one reads slowly */
   constexpr int kSlowEvery = 3;      /* frames of the stream per message it reads */
@@ -1555,6 +1643,8 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_scanout_resource_id);
   tcase_add_test(tc, test_subscribe_fanout);
   tcase_add_test(tc, test_subscribe_slow_reader);
+  tcase_add_test(tc, test_subscribe_very_slow_reader_stays);
+  tcase_add_test(tc, test_subscribe_repeat_has_new_pts);
   tcase_add_test(tc, test_stop_during_encode);
   tcase_add_test(tc, test_client_max_payload);
   tcase_add_test(tc, test_release_pad_ends_subscription);

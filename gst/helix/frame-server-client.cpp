@@ -4,6 +4,8 @@
 #include <gst/video/video.h>
 #include <poll.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -117,7 +119,9 @@ bool ClientSession::send(const std::vector<uint8_t> &bytes) {
   if (bytes.empty())
     return false;
   std::lock_guard<std::mutex> g(send_lock_);
-  hxfr::Io io = conn_->send_all(bytes.data(), bytes.size(), kSendTimeoutMs, cancel_fd_);
+  /* Bounded by the client's reading, not by the message's size: a slow reader of a large
+   * access unit is served; one that reads nothing for kSendTimeoutMs is dropped. */
+  hxfr::Io io = conn_->send_all_while_read(bytes.data(), bytes.size(), kSendTimeoutMs, cancel_fd_);
   if (io != hxfr::Io::Ok) {
     GST_WARNING("client %" G_GUINT64_FORMAT " (%s): send failed (%s%s%s): closing", id_,
                 conn_->peer().c_str(), hxfr::io_name(io), conn_->last_error().empty() ? "" : ": ",
@@ -347,12 +351,23 @@ bool ClientSession::handle_subscribe(const hx::Subscribe &sub, uint16_t session)
   r.success = scanouts_->subscribe(sub.scanout_id, subscriber, encoder_choice_);
   if (r.success) {
     subscriber_ = subscriber;
-    /* A small kernel buffer keeps a slow reader's backlog in the subscriber's queue, where
-     * access units can be skipped up to an IDR, instead of hundreds of kB of stale stream in
-     * the socket. Best effort: not every transport has it. */
-    int sndbuf = kSubscriberSndBuf;
-    if (setsockopt(conn_->fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0)
-      GST_DEBUG("client %" G_GUINT64_FORMAT ": SO_SNDBUF not set: %s", id_, g_strerror(errno));
+    /* Little unsent data in the kernel keeps a slow reader's backlog in the subscriber's
+     * queue, where access units can be skipped up to an IDR, instead of hundreds of kB of
+     * stale stream in the socket. TCP: TCP_NOTSENT_LOWAT bounds only the unsent part, so the
+     * window (and throughput over a long round trip) is untouched; a small SO_SNDBUF would
+     * turn off the kernel's buffer autotuning. UNIX: a small SO_SNDBUF. Best effort. */
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    const int limit = kSubscriberUnsentBytes;
+    int r = 0;
+    if (getsockopt(conn_->fd(), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+        (domain == AF_INET || domain == AF_INET6))
+      r = setsockopt(conn_->fd(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &limit, sizeof limit);
+    else if (domain == AF_UNIX)
+      r = setsockopt(conn_->fd(), SOL_SOCKET, SO_SNDBUF, &limit, sizeof limit);
+    if (r != 0)
+      GST_DEBUG("client %" G_GUINT64_FORMAT ": send buffer limit not set: %s", id_,
+                g_strerror(errno));
   }
   if (!send(hx::encode(r, session)))
     return false;

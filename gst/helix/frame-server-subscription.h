@@ -34,9 +34,9 @@ namespace vmd::helix {
 
 constexpr size_t kSubscriberQueue = 8; /* access units waiting for one subscriber */
 constexpr int kBehindLimitMs = 2000;   /* full and not read that long: disconnected */
-/* Kernel send buffer of a subscribed connection: what is queued beyond our bounded queue is
- * latency nobody can drop, so it is kept to a few access units. */
-constexpr int kSubscriberSndBuf = 32 * 1024;
+/* Unsent bytes the kernel may hold for a subscribed connection: what is queued beyond our
+ * bounded queue is latency nobody can drop, so it is kept to a few access units. */
+constexpr int kSubscriberUnsentBytes = 32 * 1024;
 constexpr int kKeyRetryMs = 1000;      /* an IDR asked for and not received is asked again */
 
 struct StreamFrame {

@@ -221,8 +221,19 @@ Io Connection::wait(short events, int64_t deadline_us, int cancel_fd) {
   return io;
 }
 
-Io Connection::send_all(const struct iovec *iov_in, int iovcnt, int timeout_ms, int cancel_fd) {
-  const int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
+Io Connection::send_all(const struct iovec *iov, int iovcnt, int timeout_ms, int cancel_fd) {
+  return send_iov(iov, iovcnt, timeout_ms, cancel_fd, false);
+}
+
+Io Connection::send_all_while_read(const void *data, size_t len, int idle_timeout_ms,
+                                   int cancel_fd) {
+  struct iovec one = {const_cast<void *>(data), len};
+  return send_iov(&one, 1, idle_timeout_ms, cancel_fd, true);
+}
+
+Io Connection::send_iov(const struct iovec *iov_in, int iovcnt, int timeout_ms, int cancel_fd,
+                        bool idle) {
+  int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
   std::vector<struct iovec> iov(iov_in, iov_in + iovcnt);
   size_t first = 0;
   while (first < iov.size()) {
@@ -252,6 +263,8 @@ Io Connection::send_all(const struct iovec *iov_in, int iovcnt, int timeout_ms, 
       return errno == EPIPE || errno == ECONNRESET ? Io::Closed : Io::Error;
     }
     size_t done = size_t(n);
+    if (idle && done > 0)
+      deadline = now_us() + int64_t(timeout_ms) * 1000;
     while (done > 0 && first < iov.size()) {
       size_t take = std::min(done, iov[first].iov_len);
       iov[first].iov_base = static_cast<uint8_t *>(iov[first].iov_base) + take;

@@ -48,6 +48,9 @@ class Connection {
   /* Writes every byte of the iovecs, or fails once timeout_ms passed. */
   Io send_all(const struct iovec *iov, int iovcnt, int timeout_ms, int cancel_fd = -1);
   Io send_all(const void *data, size_t len, int timeout_ms, int cancel_fd = -1);
+  /* Writes every byte, failing only when the peer took none for idle_timeout_ms: a large
+   * message to a slow but reading peer takes as long as it takes. */
+  Io send_all_while_read(const void *data, size_t len, int idle_timeout_ms, int cancel_fd = -1);
   /* Reads what is there (at least one byte), waiting up to timeout_ms.
    * cap must not be 0 (a zero-byte read cannot tell data from a close). */
   Io recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int cancel_fd = -1);
@@ -64,6 +67,8 @@ class Connection {
 
  private:
   Io wait(short events, int64_t deadline_us, int cancel_fd);
+  /* idle: the deadline restarts after every write that took bytes. */
+  Io send_iov(const struct iovec *iov, int iovcnt, int timeout_ms, int cancel_fd, bool idle);
 
   vmd::UniqueFd fd_;
   bool is_socket_;

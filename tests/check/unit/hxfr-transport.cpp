@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -198,6 +199,66 @@ GST_START_TEST(test_timeouts_and_cancel) {
 }
 GST_END_TEST;
 
+/* send_all_while_read: a slow but reading peer gets the whole message however long it takes
+ * (send_all's total deadline would fail it); a peer that stops reading fails it within the
+ * idle bound. */
+GST_START_TEST(test_send_while_read) {
+  int sv[2];
+  fail_unless(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+  int small = 4096;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  hxfr::Connection writer(vmd::UniqueFd(sv[0]), true, "writer");
+  hxfr::Connection reader(vmd::UniqueFd(sv[1]), true, "reader");
+  std::string msg(192 * 1024, 'x');
+  std::atomic<size_t> read_total{0};
+  std::atomic<bool> stop_reading{false};
+  /* 8 KiB every 40 ms: the message takes about 1 s, far over the 300 ms bound. */
+  std::thread slow([&] {
+    char buf[8192];
+    while (!stop_reading && read_total < msg.size()) {
+      size_t got = 0;
+      if (reader.recv_some(buf, sizeof buf, &got, 2000) != Io::Ok)
+        return;
+      read_total += got;
+      g_usleep(40 * 1000);
+    }
+  });
+  int64_t t0 = g_get_monotonic_time();
+  fail_unless_equals_int(int(writer.send_all_while_read(msg.data(), msg.size(), 300)), int(Io::Ok));
+  const int64_t took = g_get_monotonic_time() - t0;
+  slow.join();
+  fail_unless(took > 300000, "the slow reader was not slow (%" G_GINT64_FORMAT " us)", took);
+  while (read_total < msg.size()) { /* the last bytes the writer left in the socket */
+    char buf[8192];
+    size_t got = 0;
+    fail_unless(reader.recv_some(buf, sizeof buf, &got, 2000) == Io::Ok);
+    read_total += got;
+  }
+  fail_unless_equals_uint64(read_total.load(), msg.size());
+  /* The same with send_all: its 300 ms cover the whole message, so it times out. */
+  read_total = 0;
+  std::thread slow2([&] {
+    char buf[8192];
+    while (!stop_reading) {
+      size_t got = 0;
+      if (reader.recv_some(buf, sizeof buf, &got, 200) == Io::Ok)
+        read_total += got;
+      g_usleep(40 * 1000);
+    }
+  });
+  fail_unless_equals_int(int(writer.send_all(msg.data(), msg.size(), 300)), int(Io::Timeout));
+  stop_reading = true;
+  slow2.join();
+  /* Nobody reads: the idle bound ends it. */
+  t0 = g_get_monotonic_time();
+  fail_unless_equals_int(int(writer.send_all_while_read(msg.data(), msg.size(), 300)),
+                         int(Io::Timeout));
+  const int64_t idle_took = g_get_monotonic_time() - t0;
+  fail_unless(idle_took >= 290000 && idle_took < 2000000, "took %" G_GINT64_FORMAT, idle_took);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_vsock_without_transport) {
   /* This machine has no vsock loopback: connecting fails with a clear
    * message and does not hang. */
@@ -256,6 +317,7 @@ static Suite *hxfr_transport_suite() {
   tcase_add_test(tc, test_unix_round_trip_mode_and_stale_file);
   tcase_add_test(tc, test_tcp_round_trip);
   tcase_add_test(tc, test_timeouts_and_cancel);
+  tcase_add_test(tc, test_send_while_read);
   tcase_add_test(tc, test_vsock_without_transport);
   tcase_add_test(tc, test_char_device);
   return s;

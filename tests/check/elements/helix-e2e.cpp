@@ -463,6 +463,7 @@ struct EncodedAu {
   bool keyframe = false; /* no DELTA_UNIT flag */
   bool idr = false;      /* NAL type 5 */
   bool sps = false;      /* NAL type 7 */
+  size_t bytes = 0;
   gint64 at_us = 0;      /* monotonic time it came out */
 };
 
@@ -518,6 +519,7 @@ class Stream {
     bool live = false;
     int num_buffers = -1;
     guint keyframe_interval = 60;
+    guint bitrate = 0; /* vsockenc bitrate in kbit/s; 0: its default */
     std::string pattern = "smpte"; /* videotestsrc pattern */
     int speed = 3;                 /* videotestsrc horizontal-speed */
     /* With a gate: the source's buffer number gate_at (from 0) waits until it opens. */
@@ -542,6 +544,7 @@ class Stream {
         " ! vsockenc name=enc address=" + o.address +
         " timeout-ms=" + std::to_string(kEncTimeoutMs) +
         " keyframe-interval=" + std::to_string(o.keyframe_interval) +
+        (o.bitrate ? " bitrate=" + std::to_string(o.bitrate) : std::string()) +
         " ! h264parse ! avdec_h264 max-errors=0 max-threads=1 direct-rendering=false"
         " ! videoconvert ! video/x-raw,format=I420 ! appsink name=out sync=false"
         " t. ! queue ! appsink name=ref sync=false";
@@ -551,11 +554,10 @@ class Stream {
     capsfilter_ = gst_bin_get_by_name(GST_BIN(pipeline_), "cf");
     out_ = gst_bin_get_by_name(GST_BIN(pipeline_), "out");
     ref_ = gst_bin_get_by_name(GST_BIN(pipeline_), "ref");
-    GstElement *enc = gst_bin_get_by_name(GST_BIN(pipeline_), "enc");
-    GstPad *pad = gst_element_get_static_pad(enc, "src");
+    enc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "enc");
+    GstPad *pad = gst_element_get_static_pad(enc_, "src");
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_encoded, this, nullptr);
     gst_object_unref(pad);
-    gst_object_unref(enc);
     if (gate_) {
       GstElement *vsrc = gst_bin_get_by_name(GST_BIN(pipeline_), "vsrc");
       pad = gst_element_get_static_pad(vsrc, "src");
@@ -573,6 +575,7 @@ class Stream {
     gst_object_unref(ref_);
     gst_object_unref(out_);
     gst_object_unref(capsfilter_);
+    gst_object_unref(enc_);
     gst_object_unref(pipeline_);
   }
   Stream(const Stream &) = delete;
@@ -617,6 +620,18 @@ class Stream {
   bool finish(double seconds) {
     gst_element_send_event(pipeline_, gst_event_new_eos());
     return wait_eos(seconds);
+  }
+
+  /* vsockenc's bitrate while playing (sent to the host as CONFIG_REQ). */
+  void set_bitrate(guint kbps) { g_object_set(enc_, "bitrate", kbps, nullptr); }
+
+  /* What a downstream element (a WebRTC peer asking for a picture) sends: an upstream
+   * force-key-unit event, into vsockenc's src pad. */
+  void force_key_unit() {
+    GstPad *pad = gst_element_get_static_pad(enc_, "src");
+    fail_unless(gst_pad_send_event(
+        pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 1)));
+    gst_object_unref(pad);
   }
 
   void set_size(int w, int h) {
@@ -670,6 +685,7 @@ class Stream {
     au.index = gint64(gst_util_uint64_scale_round(GST_BUFFER_PTS(b), kFps, GST_SECOND));
     au.keyframe = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
     au.at_us = g_get_monotonic_time();
+    au.bytes = gst_buffer_get_size(b);
     GstMapInfo map;
     if (gst_buffer_map(b, &map, GST_MAP_READ)) {
       for (int t : nal_types(map.data, map.size)) {
@@ -749,6 +765,7 @@ class Stream {
   }
 
   GstElement *pipeline_ = nullptr, *capsfilter_ = nullptr, *out_ = nullptr, *ref_ = nullptr;
+  GstElement *enc_ = nullptr;
   GstBus *bus_ = nullptr;
   std::map<gint64, Picture> inputs_;
   std::string label_;
@@ -961,6 +978,67 @@ GST_START_TEST(test_server_restart) {
 }
 GST_END_TEST;
 
+/* vsockenc's controls reach the real host: a bitrate change while playing (CONFIG_REQ)
+ * changes the size of what comes back, and a force-key-unit event from downstream gives an
+ * IDR within the frames already queued or in flight, with no other IDR around it. */
+GST_START_TEST(test_bitrate_and_force_keyframe) {
+  if (!have_codecs())
+    return;
+  TempDir dir;
+  auto server = start_child_server(dir, false);
+  Stream::Options o;
+  o.address = server->address();
+  /* Not live: a live source under valgrind skips frames, and a gap rightly brings an IDR. */
+  o.keyframe_interval = 0;
+  o.bitrate = 4000;
+  Stream st(o);
+  fail_unless(st.pump_until(deadline_in(30), [&] { return st.encoded().size() >= 45; }),
+              "only %zu frames encoded in 30 s", st.encoded().size());
+  const size_t at_change = st.encoded().size();
+  st.set_bitrate(1000);
+  fail_unless(st.pump_until(deadline_in(30), [&] { return st.encoded().size() >= at_change + 60; }),
+              "only %zu frames encoded after the bitrate change", st.encoded().size() - at_change);
+  const size_t at_request = st.encoded().size();
+  st.force_key_unit();
+  fail_unless(
+      st.pump_until(deadline_in(30), [&] { return st.encoded().size() >= at_request + 20; }),
+      "only %zu frames encoded after the keyframe request", st.encoded().size() - at_request);
+  fail_unless(st.finish(30), "no EOS within 30 s");
+  auto aus = st.encoded();
+  check_all_decoded(st, aus);
+  fail_unless_equals_int(check_keyframes(st, aus), 0);
+
+  /* Mean P-frame size before (frames 10..44) and well after the change (allowing the rate
+   * control 15 frames to settle). */
+  auto mean_p = [&](size_t from, size_t to) {
+    double sum = 0;
+    int n = 0;
+    for (size_t i = from; i < to && i < aus.size(); i++)
+      if (!aus[i].idr) {
+        sum += double(aus[i].bytes);
+        n++;
+      }
+    fail_unless(n > 0);
+    return sum / n;
+  };
+  const double high = mean_p(10, at_change), low = mean_p(at_change + 15, at_change + 60);
+  g_print("bitrate 4000 -> 1000 kbit/s: mean P-frame %.0f -> %.0f bytes\n", high, low);
+  fail_unless(low < 0.6 * high, "bitrate change: mean P-frame %.0f -> %.0f bytes", high, low);
+
+  /* The requested IDR: the only one after the first frame, within the frames that were
+   * already past the request point (queue of 3, 2 in flight) plus a few. */
+  std::vector<size_t> idrs;
+  for (size_t i = 1; i < aus.size(); i++)
+    if (aus[i].idr)
+      idrs.push_back(i);
+  fail_unless_equals_int(int(idrs.size()), 1);
+  fail_unless(idrs[0] >= at_request && idrs[0] < at_request + 10,
+              "the IDR came at frame %zu, the request at %zu", idrs[0], at_request);
+  fail_unless(aus[idrs[0]].keyframe && aus[idrs[0]].sps);
+  g_print("force-key-unit at frame %zu: IDR at frame %zu\n", at_request, idrs[0]);
+}
+GST_END_TEST;
+
 /* The guest's resolution changes mid-stream (up, then down to a third size): each new size
  * starts with an IDR and decodes at that size, no frame lost. */
 GST_START_TEST(test_resolution_change) {
@@ -1132,6 +1210,7 @@ static Suite *helix_e2e_suite() {
   tcase_add_test(tc, test_two_processes_tcp);
   tcase_add_test(tc, test_server_restart);
   tcase_add_test(tc, test_resolution_change);
+  tcase_add_test(tc, test_bitrate_and_force_keyframe);
   tcase_add_test(tc, test_eight_vsockenc_clients);
   return s;
 }

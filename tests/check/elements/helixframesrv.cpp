@@ -7,6 +7,7 @@
  * an encode, the client's HELLO max_payload, and releasing a sink pad. Needs x264enc
  * (gst-plugins-ugly) and avdec_h264 (gst-libav): the test is skipped (exit 77) without
  * them. */
+#include "doc-check.h"
 #include "hxfr-client.h"
 
 #include <glib/gstdio.h>
@@ -1626,10 +1627,20 @@ GST_START_TEST(test_bad_address) {
 }
 GST_END_TEST;
 
+/* docs/helixframesrv.md documents every property of the element, and each has a real blurb. */
+GST_START_TEST(test_docs_cover_every_property) {
+  bool skipped = false;
+  std::string problem = testsupport::undocumented_property("helixframesrv", "helixframesrv.md", &skipped);
+  fail_unless(problem.empty(), "%s", problem.c_str());
+  fail_if(skipped, "VMD_DOCS_DIR is not set (meson sets it)");
+}
+GST_END_TEST;
+
 static Suite *helixframesrv_suite() {
   Suite *s = suite_create("helixframesrv");
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_docs_cover_every_property);
   tcase_add_test(tc, test_bad_address);
   tcase_add_test(tc, test_ping_hello);
   tcase_add_test(tc, test_pixel_upload_unix);

@@ -84,10 +84,19 @@ std::string FrameEncoder::bus_error() {
 
 bool FrameEncoder::build(const GstVideoInfo &info, std::string *error) {
   teardown();
+  /* H.264 codes 4:2:0 in whole chroma samples: an odd side cannot be coded (x264 refuses it,
+   * and SPS cropping works in steps of 2). Such a frame is padded by one black column or row
+   * (negative videobox borders add pixels) in its own format, before the conversion to YUV,
+   * so the last real column keeps its own chroma; the coded picture is one pixel larger
+   * there (vsockenc's caps keep the size that was sent, which crops it again). */
+  const int pad_x = GST_VIDEO_INFO_WIDTH(&info) & 1, pad_y = GST_VIDEO_INFO_HEIGHT(&info) & 1;
+  const std::string pad =
+      pad_x || pad_y ? "videobox fill=black right=" + std::to_string(-pad_x) +
+                           " bottom=" + std::to_string(-pad_y) + " ! "
+                     : std::string();
   std::string desc =
-      "appsrc name=src format=time is-live=false block=false "
-      "! videoconvert name=conv ! " +
-      choice_.description +
+      "appsrc name=src format=time is-live=false block=false ! " + pad +
+      "videoconvert name=conv ! " + choice_.description +
       " ! h264parse config-interval=-1 "
       "! video/x-h264,stream-format=byte-stream,alignment=au" +
       profile_caps(profile_) +

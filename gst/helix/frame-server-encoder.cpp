@@ -90,10 +90,16 @@ bool FrameEncoder::build(const GstVideoInfo &info, std::string *error) {
    * so the last real column keeps its own chroma; the coded picture is one pixel larger
    * there (vsockenc's caps keep the size that was sent, which crops it again). */
   const int pad_x = GST_VIDEO_INFO_WIDTH(&info) & 1, pad_y = GST_VIDEO_INFO_HEIGHT(&info) & 1;
-  const std::string pad =
-      pad_x || pad_y ? "videobox fill=black right=" + std::to_string(-pad_x) +
-                           " bottom=" + std::to_string(-pad_y) + " ! "
-                     : std::string();
+  std::string pad;
+  if (pad_x || pad_y) {
+    /* videobox takes the packed RGB formats and planar YUV, not NV12 or RGB16/15: those are
+     * converted first (NV12 to I420 only moves chroma samples, it does not resample them). */
+    const GstVideoFormat f = GST_VIDEO_INFO_FORMAT(&info);
+    const bool boxable = f != GST_VIDEO_FORMAT_NV12 && f != GST_VIDEO_FORMAT_RGB16 &&
+                         f != GST_VIDEO_FORMAT_RGB15;
+    pad = std::string(boxable ? "" : "videoconvert ! ") + "videobox fill=black right=" +
+          std::to_string(-pad_x) + " bottom=" + std::to_string(-pad_y) + " ! ";
+  }
   std::string desc =
       "appsrc name=src format=time is-live=false block=false ! " + pad +
       "videoconvert name=conv ! " + choice_.description +

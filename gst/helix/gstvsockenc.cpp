@@ -116,6 +116,7 @@ struct GstVsockEncPrivate {
   std::unique_ptr<vmd::VirtgpuResources> virtgpu;
   std::vector<uint8_t> scratch; /* repacked pixels when the planes are not laid out as HXFR's */
   bool told_pixels_fallback = false;
+  size_t told_over_limit = 0; /* frame size the over-max_payload warning was posted for */
 
   std::atomic<GstFlowReturn> last_flow{GST_FLOW_OK};
   std::atomic<bool> resource_ids_refused{false}; /* the host said RESOURCE_NOT_FOUND */
@@ -527,6 +528,17 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
   size_t bytes = layout_pixels(&vf, fourcc, &m, &priv->scratch, &iov);
   if (bytes + hx::kFrameRequestSize > peer.max_payload) {
     gst_video_frame_unmap(&vf);
+    if (priv->told_over_limit != bytes) { /* once per size, not once per frame */
+      priv->told_over_limit = bytes;
+      GST_ELEMENT_WARNING(self, STREAM, ENCODE, ("Frames are too large for the host"),
+                          ("a %dx%d %s frame is %zu bytes with its request; the host (%s) "
+                           "accepts at most %u bytes a message, so these frames are dropped: "
+                           "send NV12 (half the bytes of BGRx), a smaller size, or raise the "
+                           "host's max-payload",
+                           GST_VIDEO_INFO_WIDTH(info), GST_VIDEO_INFO_HEIGHT(info),
+                           gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(info)),
+                           bytes + hx::kFrameRequestSize, peer.peer.c_str(), peer.max_payload));
+    }
     remote->drop(id, "frame of " + std::to_string(bytes) + " bytes is over the host's limit");
     return Submitted::kOk;
   }

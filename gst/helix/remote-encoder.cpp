@@ -224,6 +224,13 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
           *why = "malformed HELLO_RESP";
           return false;
         }
+        if (r.max_payload < hx::kErrorSize) {
+          /* Not even an ERROR would fit (helixframesrv refuses such a HELLO the same way). */
+          *why = "the host's HELLO_RESP announces a max_payload of " +
+                 std::to_string(r.max_payload) + " bytes, below the " +
+                 std::to_string(hx::kErrorSize) + " of an ERROR: not a usable host";
+          return false;
+        }
         peer->version = r.version;
         peer->capabilities = r.capabilities & config_.capabilities;
         peer->max_payload = r.max_payload;

@@ -72,6 +72,11 @@ class ScriptedHost {
     int stale_before_frame = -1; /* before answering this one, send an answer with kStalePts */
     bool stale_before_hello = false; /* send an answer with kStalePts before HELLO_RESP */
     size_t padding = 0;       /* bytes added to each access unit */
+    /* Non-zero: answer HELLO and each FRAME_REQUEST with something picked at random (seeded):
+     * the right answer, or a wrong pts, an ERROR, no NAL or several, an odd HELLO_RESP, an
+     * unknown type, silence, garbage, or a closed connection. */
+    guint32 random_seed = 0;
+    uint32_t hello_max_payload = hx::kDefaultMaxPayload; /* announced in HELLO_RESP */
   };
   /* A pts no test frame has: what a late answer to a request from an earlier connection
    * looks like. */
@@ -143,9 +148,87 @@ class ScriptedHost {
       std::vector<hx::Message> msgs;
       if (parser.feed(buf.data(), got, &msgs) != hx::Status::kOk)
         return;
-      for (auto &m : msgs)
-        handle(conn, index, m);
+      for (auto &m : msgs) {
+        if (behaviour_.random_seed ? !handle_randomly(conn, m) : (handle(conn, index, m), false))
+          return; /* the random host hangs up */
+      }
     }
+  }
+
+  /* Random answers (behaviour_.random_seed); false: close the connection now. */
+  bool handle_randomly(hx::Connection &conn, const hx::Message &m) {
+    if (!rand_)
+      rand_.reset(g_rand_new_with_seed(behaviour_.random_seed));
+    GRand *r = rand_.get();
+    const int pick = g_rand_int_range(r, 0, 100);
+    if (pick < 3)
+      return false;
+    if (pick < 6) { /* garbage: the client's parser must give up on this connection */
+      std::vector<uint8_t> junk(size_t(g_rand_int_range(r, 1, 40)));
+      for (auto &b : junk)
+        b = uint8_t(g_rand_int(r));
+      send(conn, junk);
+      return true;
+    }
+    if (pick < 10)
+      return true; /* silence */
+    if (pick < 14) { /* an unknown type, which must be skipped */
+      std::vector<uint8_t> unknown = hx::encode(hx::Pong{}, 0);
+      unknown[4] = 0x77;
+      send(conn, unknown);
+    }
+    if (m.header.type == hx::MsgType::kHello) {
+      hx::Hello h;
+      hx::decode(m.header, m.view(), &h);
+      hx::HelloResponse resp = hx::negotiate(h, hx::cap::kAllKnown, hx::kDefaultMaxPayload);
+      if (pick < 40) {
+        resp.capabilities = g_rand_int(r);
+        /* Big enough for the frames, or below an ERROR's size (refused); a limit in between
+         * is a working host that cannot take these frames (test_host_max_payload_too_small). */
+        resp.max_payload = g_rand_boolean(r) ? g_rand_int_range(r, 1 << 20, G_MAXINT32)
+                                             : g_rand_int_range(r, 0, 260);
+      }
+      if (pick >= 40 && pick < 50) {
+        hx::Error e;
+        e.code = hx::error_code::kInvalidMsg;
+        send(conn, hx::encode(e, 1));
+        return true;
+      }
+      send(conn, hx::encode(resp, 0));
+      return true;
+    }
+    if (m.header.type != hx::MsgType::kFrameRequest)
+      return true;
+    hx::FrameRequest f;
+    hx::decode(m.header, m.view(), &f);
+    {
+      std::lock_guard<std::mutex> g(lock_);
+      SeenFrame seen;
+      seen.pts_ns = f.pts_ns;
+      frames_.push_back(std::move(seen));
+    }
+    if (pick < 25) { /* an ERROR with any code */
+      hx::Error e;
+      e.code = int32_t(g_rand_int(r));
+      e.message = "random";
+      send(conn, hx::encode(e, 1));
+    } else if (pick < 35) { /* another frame's answer (its AU says which pts it is for) */
+      send_answer(conn, f.pts_ns + int64_t(g_rand_int_range(r, -3, 4)) * int64_t(kFrameDur),
+                  g_rand_boolean(r));
+    } else if (pick < 42) { /* no NAL at all, or three of them */
+      hx::FrameResponse resp;
+      resp.pts_ns = f.pts_ns;
+      std::vector<uint8_t> au = {0, 0, 0, 1, 0x09, 0xf0};
+      for (int i = 0; i < 8; i++)
+        au.push_back(uint8_t(uint64_t(f.pts_ns) >> (8 * i)));
+      if (g_rand_boolean(r))
+        for (int i = 0; i < 3; i++)
+          resp.nals.push_back(hx::ByteView{au.data(), au.size()});
+      send(conn, hx::encode(resp, 1));
+    } else {
+      send_answer(conn, f.pts_ns, f.force_keyframe);
+    }
+    return true;
   }
 
   void send(hx::Connection &conn, const std::vector<uint8_t> &bytes) {
@@ -181,7 +264,7 @@ class ScriptedHost {
           e.message = "unknown message type";
           send(conn, hx::encode(e, 1));
         } else if (behaviour_.answer_hello && !behaviour_.silent)
-          send(conn, hx::encode(hx::negotiate(h, hx::cap::kAllKnown, hx::kDefaultMaxPayload), 0));
+          send(conn, hx::encode(hx::negotiate(h, hx::cap::kAllKnown, behaviour_.hello_max_payload), 0));
         break;
       }
       case hx::MsgType::kConfigRequest: {
@@ -235,6 +318,7 @@ class ScriptedHost {
   }
 
   Behaviour behaviour_;
+  std::unique_ptr<GRand, decltype(&g_rand_free)> rand_{nullptr, g_rand_free};
   vmd::UniqueFd cancel_;
   std::unique_ptr<hx::Listener> listener_;
   std::thread thread_;
@@ -729,6 +813,127 @@ GST_START_TEST(test_silent_host_recovers) {
 }
 GST_END_TEST;
 
+/* A host whose HELLO_RESP allows fewer bytes than a frame needs: the frames are dropped
+ * (never sent), with one warning on the bus that says why and what to do; one that allows
+ * less than an ERROR is not used at all (the connection fails, as helixframesrv refuses such
+ * a HELLO). */
+GST_START_TEST(test_host_max_payload_too_small) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.hello_max_payload = 4096; /* a 64x48 BGRx frame is 12288 bytes */
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "timeout-ms=300 keyframe-interval=0");
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    for (int i = 0; i < 5; i++)
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+    fail_unless(gst_harness_try_pull(h) == nullptr);
+    fail_unless_equals_int(int(host.frames().size()), 0);
+    int warnings = 0;
+    while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+      GError *e = nullptr;
+      gchar *dbg = nullptr;
+      gst_message_parse_warning(m, &e, &dbg);
+      fail_unless(strstr(dbg, "12332 bytes") && strstr(dbg, "at most 4096"), "%s", dbg);
+      warnings++;
+      g_clear_error(&e);
+      g_free(dbg);
+      gst_message_unref(m);
+    }
+    fail_unless_equals_int(warnings, 1);
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+  }
+  {
+    ScriptedHost::Behaviour b;
+    b.hello_max_payload = 100;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "timeout-ms=300 keyframe-interval=0");
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    for (int i = 0; i < 3; i++)
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+    fail_unless_equals_int(int(host.frames().size()), 0);
+    bool told = false;
+    while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+      GError *e = nullptr;
+      gchar *dbg = nullptr;
+      gst_message_parse_warning(m, &e, &dbg);
+      told = told || (e && strstr(e->message, "max_payload of 100 bytes"));
+      g_clear_error(&e);
+      g_free(dbg);
+      gst_message_unref(m);
+    }
+    fail_unless(told, "no warning naming the host's max_payload of 100");
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A host that answers at random (seeded; VMD_SEED=N replays another): right answers mixed
+ * with wrong pts, ERRORs of any code, empty and multi-NAL answers, odd HELLO_RESPs, unknown
+ * types, silence, garbage and hang-ups. vsockenc must neither crash nor hang, must never give
+ * a frame another frame's data (each canned access unit carries the pts it answers), and
+ * must keep output in order. */
+GST_START_TEST(test_random_host) {
+  guint32 seed = 20261121;
+  if (const char *env = g_getenv("VMD_SEED"))
+    seed = guint32(g_ascii_strtoull(env, nullptr, 10));
+  g_print("random host: seed %u (VMD_SEED=%u to replay)\n", seed, seed);
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.random_seed = seed;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "timeout-ms=200 max-in-flight=3 keyframe-interval=0");
+    const int n = 120;
+    int out = 0;
+    GstClockTime last_pts = 0;
+    const gint64 start = g_get_monotonic_time();
+    auto take = [&](GstBuffer *buf) {
+      /* One canned access unit, or several of the same answer (a multi-NAL answer). */
+      GstMapInfo map;
+      fail_unless(gst_buffer_map(buf, &map, GST_MAP_READ));
+      fail_unless(map.size >= 14 && map.size % 14 == 0, "output of %zu bytes", map.size);
+      for (size_t at = 0; at < map.size; at += 14) {
+        int64_t pts = 0;
+        for (int i = 0; i < 8; i++)
+          pts |= int64_t(map.data[at + 6 + i]) << (8 * i);
+        fail_unless_equals_int64(pts, int64_t(GST_BUFFER_PTS(buf)));
+      }
+      gst_buffer_unmap(buf, &map);
+      fail_unless(out == 0 || GST_BUFFER_PTS(buf) > last_pts, "output out of order");
+      last_pts = GST_BUFFER_PTS(buf);
+      out++;
+      gst_buffer_unref(buf);
+    };
+    for (int i = 0; i < n; i++) {
+      GstFlowReturn flow = gst_harness_push(h, make_frame(h, i));
+      fail_unless(flow == GST_FLOW_OK, "frame %d: %s", i, gst_flow_get_name(flow));
+      while (GstBuffer *buf = gst_harness_try_pull(h))
+        take(buf);
+      g_usleep(25000); /* 3 s in all: longer than the longest reconnect backoff (2 s) */
+    }
+    fail_unless(gst_harness_push_event(h, gst_event_new_eos()));
+    while (GstBuffer *buf = gst_harness_try_pull(h))
+      take(buf);
+    const double secs = (g_get_monotonic_time() - start) / 1e6;
+    g_print("random host: %d of %d frames out, %d connections, %.1f s\n", out, n,
+            host.connections(), secs);
+    /* It keeps trying: frames came out, or it reconnected after the host failed it. */
+    fail_unless(out > 0 || host.connections() > 1, "no output and no reconnection");
+    fail_unless(secs < 30, "%.1f s for %d frames: something waited unbounded", secs, n);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
 /* The host goes away mid-stream and comes back on the same path: vsockenc reconnects, the
  * stream goes on with a keyframe, frames come out in order. */
 GST_START_TEST(test_host_restart) {
@@ -1006,6 +1211,8 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_force_keyframe);
   tcase_add_test(tc, test_bitrate_config);
   tcase_add_test(tc, test_silent_host_recovers);
+  tcase_add_test(tc, test_random_host);
+  tcase_add_test(tc, test_host_max_payload_too_small);
   tcase_add_test(tc, test_host_restart);
   tcase_add_test(tc, test_eos_drains);
   tcase_add_test(tc, test_flush_wakes_waiter);

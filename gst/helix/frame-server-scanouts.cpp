@@ -88,8 +88,13 @@ GstSample *ScanoutRegistry::repeat_now(GstSample *sample, int64_t arrived_us) {
   if (!buffer || !GST_BUFFER_PTS_IS_VALID(buffer))
     return gst_sample_ref(sample);
   GstBuffer *copy = gst_buffer_copy(buffer); /* shares the memory */
+  /* Later than the frame, and earlier than the next one can be: the time since it arrived,
+   * at most half its duration (1 ms when it has none). A next frame that arrives later than
+   * its own pts says could otherwise come out with a pts below the repeat's. */
+  const bool has_duration = GST_BUFFER_DURATION_IS_VALID(buffer) && GST_BUFFER_DURATION(buffer) > 1;
+  const GstClockTime cap = has_duration ? GST_BUFFER_DURATION(buffer) / 2 : GST_MSECOND;
   const int64_t elapsed_us = std::max<int64_t>(1, g_get_monotonic_time() - arrived_us);
-  GST_BUFFER_PTS(copy) += GstClockTime(elapsed_us) * GST_USECOND;
+  GST_BUFFER_PTS(copy) += std::min(GstClockTime(elapsed_us) * GST_USECOND, cap);
   GST_BUFFER_DTS(copy) = GST_CLOCK_TIME_NONE;
   GstSample *repeat = gst_sample_new(copy, gst_sample_get_caps(sample),
                                      gst_sample_get_segment(sample), nullptr);

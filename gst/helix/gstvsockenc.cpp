@@ -240,6 +240,7 @@ static gboolean gst_vsock_enc_start(GstVideoEncoder *enc) {
   priv->virtgpu.reset();
   priv->resource_ids_refused = false;
   priv->told_pixels_fallback = false;
+  priv->told_over_limit = 0;
   priv->dropped = 0;
   return TRUE;
 }

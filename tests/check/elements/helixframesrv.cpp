@@ -375,6 +375,7 @@ GST_START_TEST(test_odd_sizes) {
     fail_unless(e.keyframe && has_idr(e.au), "NV12 %dx%d: not an IDR", w, h);
     fail_unless_equals_int(int(decode_with({e}, "I420", [&](const GstVideoFrame &frame) {
                                  fail_unless_equals_int(GST_VIDEO_FRAME_WIDTH(&frame), w + (w & 1));
+                                 fail_unless_equals_int(GST_VIDEO_FRAME_HEIGHT(&frame), h + (h & 1));
                                  return std::vector<uint8_t>();
                                }).size()),
                            1);

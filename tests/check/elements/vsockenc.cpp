@@ -8,9 +8,10 @@
  * a fake sysfs tree and refusing a device that is not virtio_gpu.
  */
 #ifdef HAVE_CONFIG_H
-#include "doc-check.h"
 #include "config.h"
 #endif
+
+#include "doc-check.h"
 
 #include "hxfr-parser.h"
 #include "hxfr-protocol.h"

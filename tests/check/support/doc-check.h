@@ -38,7 +38,7 @@ inline std::string undocumented_property(const char *factory, const char *doc_na
     const std::string needle = std::string("`") + props[i]->name + "`";
     if (!strstr(doc, needle.c_str()))
       problem = std::string(props[i]->name) + " is not in " + path;
-    else if (strlen(g_param_spec_get_blurb(props[i])) <= 20)
+    else if (!g_param_spec_get_blurb(props[i]) || strlen(g_param_spec_get_blurb(props[i])) <= 20)
       problem = std::string(props[i]->name) + " has no real description";
   }
   g_free(props);

@@ -28,8 +28,7 @@ namespace {
 constexpr int kWidth = 1024, kHeight = 768;
 constexpr int kIoMs = 10000;
 
-const Rgb kBars[8] = {{255, 255, 255}, {255, 255, 0}, {0, 255, 255}, {0, 255, 0},
-                      {255, 0, 255},   {255, 0, 0},   {0, 0, 255},   {0, 0, 0}};
+const auto &kBars = testsupport::kVmPatternBars;
 
 /* H.264 at the default bitrate keeps flat bars within a few levels; 4:2:0
  * chroma and rounding in the YUV round trip stay well inside this. */

@@ -26,8 +26,7 @@ constexpr int kBootMs = 90000;
 /* Under valgrind everything in this process is ~20x slower. */
 int slow(int ms) { return g_getenv("VMD_VALGRIND") ? ms * 5 : ms; }
 
-const Rgb kBars[8] = {{255, 255, 255}, {255, 255, 0}, {0, 255, 255}, {0, 255, 0},
-                      {255, 0, 255},   {255, 0, 0},   {0, 0, 255},   {0, 0, 0}};
+const auto &kBars = testsupport::kVmPatternBars;
 
 /* "" when the sample shows vmpattern's bars (static damage mode) exactly,
  * else what differs. */

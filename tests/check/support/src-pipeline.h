@@ -53,6 +53,12 @@ class SrcPipeline {
 struct Rgb {
   uint8_t r, g, b;
 };
+
+/* The test VM's colour bars (tests/vm/guest/pattern.c), left to right: white, yellow, cyan,
+ * green, magenta, red, blue, black. */
+inline constexpr Rgb kVmPatternBars[8] = {{255, 255, 255}, {255, 255, 0}, {0, 255, 255},
+                                          {0, 255, 0},     {255, 0, 255}, {255, 0, 0},
+                                          {0, 0, 255},     {0, 0, 0}};
 Rgb pixel_at(GstSample *sample, int x, int y);
 bool sample_size(GstSample *sample, int *width, int *height, std::string *format = nullptr);
 

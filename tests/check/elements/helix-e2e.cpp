@@ -10,6 +10,8 @@
  * - eight vsockenc pipelines, each with its own picture, streaming at once to one
  *   helixframesrv in a child process (max-clients=8: it refuses a ninth connection meanwhile).
  * Every decoded frame is compared (I420 planes) with the input frame of the same pts. */
+#include "h264-nal.h"
+
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
@@ -40,6 +42,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+using testsupport::nal_types;
 
 namespace {
 
@@ -446,17 +450,6 @@ double psnr_i420(const Picture &a, const Picture &b) {
 }
 
 /* NAL unit types of an Annex-B access unit. */
-std::vector<int> nal_types(const uint8_t *au, size_t size) {
-  std::vector<int> t;
-  for (size_t i = 0; i + 3 < size; i++) {
-    if (au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1) {
-      t.push_back(au[i + 3] & 0x1f);
-      i += 2;
-    }
-  }
-  return t;
-}
-
 /* What vsockenc output, seen on its src pad. */
 struct EncodedAu {
   gint64 index = 0;
@@ -982,7 +975,8 @@ GST_END_TEST;
 
 /* vsockenc's controls reach the real host: a bitrate change while playing (CONFIG_REQ)
  * changes the size of what comes back, and a force-key-unit event from downstream gives an
- * IDR within the frames already queued or in flight, with no other IDR around it. */
+ * IDR after the request (a few frames later: those already queued or in flight), the only one
+ * after the first frame. */
 GST_START_TEST(test_bitrate_and_force_keyframe) {
   if (!have_codecs())
     return;

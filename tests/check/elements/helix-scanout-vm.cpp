@@ -5,6 +5,7 @@
  * scanout 0) and by SUBSCRIBE. What comes back is decoded with avdec_h264 and
  * must show the guest's colour bars and a frame counter that moves.
  * Suite "qemu". */
+#include "h264-nal.h"
 #include "hxfr-client.h"
 #include "src-pipeline.h"
 #include "test-vm.h"
@@ -19,6 +20,7 @@
 #include <vector>
 
 namespace hx = vmd::hxfr;
+using testsupport::has_idr;
 using testsupport::HxfrClient;
 using testsupport::Rgb;
 using testsupport::SrcPipeline;
@@ -100,13 +102,6 @@ class Decoder {
   SrcPipeline pipe_;
   GstClockTime pts_ = 0;
 };
-
-bool has_idr(const std::vector<uint8_t> &au) {
-  for (size_t i = 0; i + 3 < au.size(); i++)
-    if (au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 && (au[i + 3] & 0x1f) == 5)
-      return true;
-  return false;
-}
 
 struct Host {
   std::unique_ptr<vmtest::PrivateBus> bus;

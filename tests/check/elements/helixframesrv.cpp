@@ -8,6 +8,7 @@
  * (gst-plugins-ugly) and avdec_h264 (gst-libav): the test is skipped (exit 77) without
  * them. */
 #include "doc-check.h"
+#include "h264-nal.h"
 #include "hxfr-client.h"
 
 #include <glib/gstdio.h>
@@ -31,7 +32,9 @@
 #include <vector>
 
 namespace hx = vmd::hxfr;
+using testsupport::has_idr;
 using testsupport::HxfrClient;
+using testsupport::nal_types;
 
 namespace {
 
@@ -177,24 +180,6 @@ Encoded encode_one(HxfrClient *c, const hx::FrameRequest &r, uint16_t session = 
 }
 
 /* NAL unit types in an Annex-B access unit. */
-std::vector<int> nal_types(const std::vector<uint8_t> &au) {
-  std::vector<int> t;
-  for (size_t i = 0; i + 3 < au.size(); i++) {
-    if (au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1) {
-      t.push_back(au[i + 3] & 0x1f);
-      i += 2;
-    }
-  }
-  return t;
-}
-
-bool has_idr(const std::vector<uint8_t> &au) {
-  for (int t : nal_types(au))
-    if (t == 5)
-      return true;
-  return false;
-}
-
 /* Decodes access units with avdec_h264 to `format`, each frame packed by `pack`. */
 std::vector<std::vector<uint8_t>> decode_with(
     const std::vector<Encoded> &aus, const char *format,

@@ -6,6 +6,8 @@
  *
  * One line of key=value figures on stdout; never fails on a timing.
  */
+#include "cpu-time.h"
+
 #include <gst/gst.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -25,34 +27,8 @@ GstPadProbeReturn count_buffer(GstPad *, GstPadProbeInfo *, gpointer) {
   return GST_PAD_PROBE_OK;
 }
 
-double self_cpu_seconds() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* utime + stime of another process, from /proc/PID/stat; -1 if unknown. */
-double pid_cpu_seconds(long pid) {
-  if (pid <= 0)
-    return -1;
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  FILE *f = fopen(path.c_str(), "r");
-  if (!f)
-    return -1;
-  char buf[4096];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-  if (!p)
-    return -1;
-  unsigned long utime = 0, stime = 0;
-  /* fields after ')' : state(3) ... utime(14) stime(15) */
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-    return -1;
-  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
-}
+using bench::pid_cpu_seconds;
+using bench::self_cpu_seconds;
 
 bool run_for(GstElement *pipeline, double seconds) {
   GstBus *bus = gst_element_get_bus(pipeline);

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Builds the HXFR parser fuzz target with clang++ (libFuzzer + ASan + UBSan) and runs it for a
 # bounded time, seeded with the golden vectors of docs/protocol.md (the bytes the unit test
-# checks). Usage: tests/fuzz/run-fuzz.sh SECONDS [WORKDIR]
-#   WORKDIR (default ${TMPDIR:-/tmp}/hxfr-fuzz) keeps the binary, the seeds, the growing
-#   corpus and any crash artifacts, so a later run starts from what earlier runs found.
+# checks). Usage: tests/fuzz/run-fuzz.sh SECONDS WORKDIR HXFR_INCLUDE_DIR HXFR_SOURCE...
+#   WORKDIR keeps the binary, the seeds, the growing corpus and any crash artifacts, so a later
+#   run starts from what earlier runs found. The library's include directory and sources are
+#   handed over by meson from gst-libs/hxfr/meson.build (hxfr_inc_dir, hxfr_fuzz_sources), so
+#   this script names no source path of the library: run it as
+#   `meson test -C build --suite fuzz` (or copy the arguments from `meson test --list -v`).
 # Exit status: 0 no crash; 77 (meson's "skipped") when clang++ or libFuzzer is missing
 # (Debian: clang, libclang-rt-14-dev); otherwise non-zero: a crash, a sanitizer report, a
 # property violation (trap), a timeout or an out-of-memory, with the input in WORKDIR/artifacts.
 set -euo pipefail
 
-if [ $# -lt 1 ] || ! [[ "$1" =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ]; then
-  echo "usage: $0 SECONDS [WORKDIR]" >&2
+if [ $# -lt 4 ] || ! [[ "$1" =~ ^[0-9]+$ ]] || [ "$1" -lt 1 ]; then
+  echo "usage: $0 SECONDS WORKDIR HXFR_INCLUDE_DIR HXFR_SOURCE..." >&2
   exit 2
 fi
 seconds=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
-work=${2:-${TMPDIR:-/tmp}/hxfr-fuzz}
+work=$2
+hxfr_inc=$3
+shift 3
+hxfr_sources=("$@")
 mkdir -p "$work/seeds" "$work/corpus" "$work/artifacts"
 
 cxx=${CXX_FUZZ:-clang++}
@@ -36,9 +42,8 @@ echo "building $work/hxfr-parser-fuzz with $("$cxx" --version | head -1)"
 "$cxx" -std=c++17 -g -O1 -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -Wall -Wextra -Werror \
-  -I "$src/gst/helix" \
-  "$src/gst/helix/hxfr-protocol.cpp" \
-  "$src/gst/helix/hxfr-parser.cpp" \
+  -I "$hxfr_inc" \
+  "${hxfr_sources[@]}" \
   "$src/tests/fuzz/hxfr-parser-fuzz.cpp" \
   -o "$work/hxfr-parser-fuzz"
 

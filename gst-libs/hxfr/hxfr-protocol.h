@@ -21,13 +21,9 @@
 #include <string>
 #include <vector>
 
-namespace vmd::hxfr {
+#include "hxfr-bytes.h"
 
-/* A read-only view of bytes owned by someone else (C++17 has no std::span). */
-struct ByteView {
-  const uint8_t *data = nullptr;
-  size_t size = 0;
-};
+namespace vmd::hxfr {
 
 constexpr uint32_t kMagic = 0x52465848; /* the bytes "HXFR" */
 constexpr size_t kHeaderSize = 12;

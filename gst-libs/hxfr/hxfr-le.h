@@ -1,6 +1,6 @@
 /* gst-vmdisplay: little-endian byte writer and reader for HXFR messages.
  *
- * Internal to gst/helix/hxfr-*.cpp. Every field is written and read one byte at a time, so
+ * Internal to gst-libs/hxfr/hxfr-*.cpp. Every field is written and read one byte at a time, so
  * neither the host's byte order nor the compiler's struct layout can reach the wire, and a read
  * can never go past the view it was given (a short view makes the reader fail, it never
  * touches memory beyond it).
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "hxfr-protocol.h"
+#include "hxfr-bytes.h"
 
 namespace vmd::hxfr::le {
 

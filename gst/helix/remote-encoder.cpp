@@ -20,7 +20,7 @@ namespace {
 
 /* Helix's vsockenc sends session_id 1 for frames; hosts ignore it for FRAME_REQUEST. */
 constexpr uint16_t kFrameSession = 1;
-/* The reader polls this often when nothing is in flight (only to notice stop_fd). */
+/* The reader polls this often when nothing is in flight; wake_fd_ ends the wait sooner. */
 constexpr int kIdlePollMs = 1000;
 
 int64_t now_us() { return g_get_monotonic_time(); }
@@ -56,7 +56,7 @@ RemoteEncoder::RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, Lin
       on_result_(std::move(on_result)),
       on_link_(std::move(on_link)),
       on_note_(std::move(on_note)),
-      stop_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       flush_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 RemoteEncoder::~RemoteEncoder() { stop(); }
@@ -84,12 +84,12 @@ bool RemoteEncoder::wait_for_slot() {
 void RemoteEncoder::join_reader(std::unique_lock<std::mutex> &lock) {
   if (!reader_.joinable())
     return;
-  signal_fd(stop_fd_.get());
+  signal_fd(wake_fd_.get());
   std::thread t = std::move(reader_);
   lock.unlock();
   t.join();
   lock.lock();
-  drain_fd(stop_fd_.get());
+  drain_fd(wake_fd_.get());
 }
 
 bool RemoteEncoder::ensure_connected(PeerInfo *peer, std::string *why) {
@@ -277,7 +277,7 @@ void RemoteEncoder::fail_link_locked(const std::shared_ptr<Link> &link_ref,
                             : config_.backoff_initial_ms;
   retry_at_us_ = now_us() + int64_t(backoff_ms_) * 1000;
   link->conn->shutdown();
-  signal_fd(stop_fd_.get());
+  signal_fd(wake_fd_.get());
   cond_.notify_all();
 }
 
@@ -297,8 +297,8 @@ void RemoteEncoder::submit(uint64_t id, hx::FrameRequest m, const struct iovec *
   hx::ConfigRequest cfg = config_req_;
   /* Queued before it is sent so the reader can never see its answer first. The deadline
    * covers the send and the reply; it is narrowed to the reply once the send is done. */
-  pending_.push_back(Pending{id, m.pts_ns, now_us() + int64_t(config_.timeout_ms) * 2000,
-                             m.resource_id != 0, false, {}});
+  enqueue_locked(Pending{id, m.pts_ns, now_us() + int64_t(config_.timeout_ms) * 2000,
+                         m.resource_id != 0, false, {}});
   lock.unlock();
 
   hxfr::Io io = hxfr::Io::Ok;
@@ -341,9 +341,20 @@ void RemoteEncoder::submit(uint64_t id, hx::FrameRequest m, const struct iovec *
   for (auto &p : pending_) {
     if (p.id == id && !p.skip) {
       p.deadline_us = now_us() + int64_t(config_.timeout_ms) * 1000;
+      if (&p == &pending_.front())
+        signal_fd(wake_fd_.get()); /* the reader waits for the wider deadline: a new one */
       break;
     }
   }
+}
+
+/* Queues an entry; when it is the new front the reader is woken, as it may be sleeping its
+ * idle poll (nothing was in flight) and must wait for this entry's deadline instead. */
+void RemoteEncoder::enqueue_locked(Pending p) {
+  const bool first = pending_.empty();
+  pending_.push_back(std::move(p));
+  if (first)
+    signal_fd(wake_fd_.get());
 }
 
 void RemoteEncoder::drop(uint64_t id, const std::string &reason) {
@@ -361,7 +372,7 @@ void RemoteEncoder::drop(uint64_t id, const std::string &reason) {
     return;
   }
   /* Frames before it are still in flight: the reader reports this one after them. */
-  pending_.push_back(Pending{id, 0, 0, false, true, reason});
+  enqueue_locked(Pending{id, 0, 0, false, true, reason});
 }
 
 void RemoteEncoder::set_config(const hx::ConfigRequest &config) {
@@ -475,13 +486,14 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
     }
     hx::Parser::Space space = parser.prepare();
     size_t got = 0;
-    hxfr::Io io = link->conn->recv_some(space.data, space.size, &got, wait_ms, stop_fd_.get());
+    hxfr::Io io = link->conn->recv_some(space.data, space.size, &got, wait_ms, wake_fd_.get());
     if (io == hxfr::Io::Timeout)
       continue;
     if (io == hxfr::Io::Cancelled) {
-      report = false;
-      why = "connection closed";
-      break;
+      /* Drained before the state is looked at again (under the lock, at the top), so no
+       * wake-up is lost: an exit shows there as link_ != link. */
+      drain_fd(wake_fd_.get());
+      continue;
     }
     if (io != hxfr::Io::Ok) {
       why = "connection to " + config_.address.text + " lost (" + hxfr::io_name(io) + ")";

@@ -153,6 +153,7 @@ class RemoteEncoder {
   void join_reader(std::unique_lock<std::mutex> &lock);
   void reader_main(std::shared_ptr<Link> link);
   void deliver_front_locked(std::unique_lock<std::mutex> &lock);
+  void enqueue_locked(Pending p);
 
   const RemoteEncoderConfig config_;
   const ResultFn on_result_;
@@ -165,7 +166,9 @@ class RemoteEncoder {
   std::deque<Pending> pending_;
   std::thread reader_;
   int delivering_ = 0; /* results taken off pending_ and being handed out right now */
-  UniqueFd stop_fd_;  /* eventfd: readable = the reader must exit */
+  /* eventfd: readable = the reader must look again at once: its link is gone (exit) or the
+   * front of pending_ changed (a new deadline to wait for). The reader drains it. */
+  UniqueFd wake_fd_;
   UniqueFd flush_fd_; /* eventfd: readable = waits of the caller's thread give up */
   bool flushing_ = false;
   bool force_keyframe_ = false;

@@ -26,11 +26,14 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -97,6 +100,7 @@ class ScriptedHost {
      * unknown type, silence, garbage, or a closed connection. */
     guint32 random_seed = 0;
     uint32_t hello_max_payload = hx::kDefaultMaxPayload; /* announced in HELLO_RESP */
+    bool never_answer_frames = false; /* answer HELLO, read every request, answer none */
   };
   /* A pts no test frame has: what a late answer to a request from an earlier connection
    * looks like. */
@@ -312,7 +316,8 @@ class ScriptedHost {
           std::lock_guard<std::mutex> g(lock_);
           frames_.push_back(std::move(s));
         }
-        if (behaviour_.silent || int(seen_before) == behaviour_.skip_frame)
+        if (behaviour_.silent || behaviour_.never_answer_frames ||
+            int(seen_before) == behaviour_.skip_frame)
           break;
         if (int(seen_before) == behaviour_.stale_before_frame)
           send_answer(conn, kStalePts, false);
@@ -842,6 +847,51 @@ GST_START_TEST(test_silent_host_recovers) {
 }
 GST_END_TEST;
 
+/* A host that answers HELLO, reads every request and never answers: no push and no EOS drain
+ * holds upstream longer than timeout-ms (plus 50 ms of slack), whatever timeout-ms is. */
+GST_START_TEST(test_silent_host_bounded_by_timeout) {
+  for (int timeout_ms : {10, 50, 200, 500}) {
+    std::string path = make_socket_path();
+    {
+      ScriptedHost::Behaviour b;
+      b.never_answer_frames = true;
+      ScriptedHost host(path, b);
+      std::string extra = "timeout-ms=" + std::to_string(timeout_ms) +
+                          " max-in-flight=2 keyframe-interval=0";
+      GstHarness *h = make_harness(path, extra);
+      /* Three connections, each with two frames in flight and a third waiting for a slot,
+       * then (after the reconnect backoff) one frame in flight at EOS. */
+      gint64 worst_push_ms = 0;
+      int n = 0;
+      for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < (round < 3 ? 3 : 1); i++, n++) {
+          gint64 start = g_get_monotonic_time();
+          fail_unless_equals_int(gst_harness_push(h, make_frame(h, n)), GST_FLOW_OK);
+          worst_push_ms = std::max(worst_push_ms, (g_get_monotonic_time() - start) / 1000);
+        }
+        if (round < 3)
+          g_usleep(150000); /* past the first reconnect backoff (100 ms) */
+      }
+      gint64 start = g_get_monotonic_time();
+      fail_unless(gst_harness_push_event(h, gst_event_new_eos()));
+      gint64 drain_ms = (g_get_monotonic_time() - start) / 1000;
+      g_printerr("silent host, timeout-ms=%d: longest push %" G_GINT64_FORMAT
+                 " ms, EOS drain %" G_GINT64_FORMAT " ms, %zu frames sent\n",
+                 timeout_ms, worst_push_ms, drain_ms, host.frames().size());
+      fail_unless(!host.frames().empty(), "no frame reached the host");
+      fail_unless(worst_push_ms <= timeout_ms + 50,
+                  "timeout-ms=%d, but a push held upstream %" G_GINT64_FORMAT " ms",
+                  timeout_ms, worst_push_ms);
+      fail_unless(drain_ms <= timeout_ms + 50,
+                  "timeout-ms=%d, but the EOS drain held upstream %" G_GINT64_FORMAT " ms",
+                  timeout_ms, drain_ms);
+      gst_harness_teardown(h);
+    }
+    remove_socket_path(path);
+  }
+}
+GST_END_TEST;
+
 /* A host whose HELLO_RESP allows fewer bytes than a frame needs: the frames are dropped
  * (never sent), with one warning on the bus that says why and what to do; one that allows
  * less than an ERROR is not used at all (the connection fails, as helixframesrv refuses such
@@ -1226,6 +1276,7 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_force_keyframe);
   tcase_add_test(tc, test_bitrate_config);
   tcase_add_test(tc, test_silent_host_recovers);
+  tcase_add_test(tc, test_silent_host_bounded_by_timeout);
   tcase_add_test(tc, test_random_host);
   tcase_add_test(tc, test_host_max_payload_too_small);
   tcase_add_test(tc, test_host_restart);

@@ -204,6 +204,8 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
   hxfr::Io io = conn.send_all(bytes.data(), bytes.size(), config_.timeout_ms, flush_fd_.get());
   if (io != hxfr::Io::Ok) {
     *why = std::string("sending HELLO: ") + hxfr::io_name(io);
+    if (io == hxfr::Io::Error && !conn.last_error().empty())
+      *why += " (" + conn.last_error() + ")";
     return false;
   }
   /* Nothing at all within the HELLO timeout means a v1 host. A message that is neither

@@ -1175,6 +1175,46 @@ GST_START_TEST(test_no_host) {
 }
 GST_END_TEST;
 
+/* A UNIX listener whose tiny queue is full (it never accepts): the warning says that the
+ * connect to that address failed and why (the errno text), not that sending HELLO did. */
+GST_START_TEST(test_listen_queue_full) {
+  std::string path = make_socket_path();
+  vmd::UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un sun = {};
+  sun.sun_family = AF_UNIX;
+  g_strlcpy(sun.sun_path, path.c_str(), sizeof sun.sun_path);
+  fail_unless(bind(listener.get(), reinterpret_cast<sockaddr *>(&sun), sizeof sun) == 0);
+  fail_unless(listen(listener.get(), 0) == 0);
+  std::vector<vmd::UniqueFd> fillers;
+  for (int i = 0; i < 16; i++) {
+    vmd::UniqueFd c(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    const bool full = connect(c.get(), reinterpret_cast<sockaddr *>(&sun), sizeof sun) != 0 &&
+                      errno == EAGAIN;
+    if (full)
+      break;
+    fillers.push_back(std::move(c));
+  }
+  GstHarness *h = make_harness(path, "timeout-ms=200");
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  for (int i = 0; i < 3; i++)
+    fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+  auto warnings = bus_warnings(bus);
+  fail_unless(!warnings.empty(), "no warning");
+  const std::string &text = warnings[0].first;
+  fail_unless(text.find("cannot connect to unix://" + path) != std::string::npos, "%s",
+              text.c_str());
+  fail_unless(text.find(g_strerror(EAGAIN)) != std::string::npos ||
+                  text.find(g_strerror(ENOTCONN)) != std::string::npos,
+              "%s", text.c_str());
+  fail_unless(text.find("HELLO") == std::string::npos, "%s", text.c_str());
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+  gst_harness_teardown(h);
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
 /* An address that cannot be parsed fails at start with an error that says why. */
 GST_START_TEST(test_bad_address) {
   GstElement *e = gst_element_factory_make("vsockenc", nullptr);
@@ -1283,6 +1323,7 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_eos_drains);
   tcase_add_test(tc, test_flush_wakes_waiter);
   tcase_add_test(tc, test_no_host);
+  tcase_add_test(tc, test_listen_queue_full);
   tcase_add_test(tc, test_bad_address);
   tcase_add_test(tc, test_find_render_node);
   tcase_add_test(tc, test_virtgpu_open_refuses);

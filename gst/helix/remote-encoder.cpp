@@ -433,59 +433,102 @@ void RemoteEncoder::stop() {
 /* Hands out, in order, the entries at the front that need no answer (skipped frames), or
  * every entry when no link is left. Called with the lock held; releases it while calling. */
 void RemoteEncoder::deliver_front_locked(std::unique_lock<std::mutex> &lock) {
-  while (!pending_.empty() && (pending_.front().skip || !link_)) {
+  for (;;) {
+    size_t n = 0;
+    while (n < pending_.size() && (pending_[n].skip || !link_))
+      n++;
+    if (n == 0)
+      return;
+    std::vector<EncodeResult> out;
+    take_drops_locked(n, [](const Pending &) { return std::string("connection closed"); },
+                      &out);
+    hand_out_locked(lock, &out);
+  }
+}
+
+size_t RemoteEncoder::take_drops_locked(size_t count, const LostWhy &lost_why,
+                                        std::vector<EncodeResult> *out) {
+  size_t lost = 0;
+  for (size_t i = 0; i < count && !pending_.empty(); i++) {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
-    delivering_++;
-    lock.unlock();
-    EncodeResult r;
-    r.id = p.id;
-    r.dropped = true;
-    r.used_resource_id = p.resource_id;
-    r.reason = p.skip ? p.reason : "connection closed";
-    on_result_(std::move(r));
-    lock.lock();
+    EncodeResult d;
+    d.id = p.id;
+    d.dropped = true;
+    d.used_resource_id = p.resource_id;
+    if (p.skip) {
+      d.reason = std::move(p.reason);
+    } else {
+      d.reason = lost_why(p);
+      lost++;
+    }
+    out->push_back(std::move(d));
+  }
+  return lost;
+}
+
+void RemoteEncoder::hand_out_locked(std::unique_lock<std::mutex> &lock,
+                                    std::vector<EncodeResult> *out) {
+  delivering_ += int(out->size());
+  lock.unlock();
+  for (auto &result : *out) {
+    on_result_(std::move(result));
+    std::lock_guard<std::mutex> guard(lock_);
     delivering_--;
     cond_.notify_all();
   }
+  out->clear();
+  lock.lock();
 }
 
 void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
   hx::Parser parser(config_.max_payload);
-  std::string why;
-  bool report = true;
+  ReaderEnd end;
   /* FRAME_RESPONSEs discarded since the last one that matched a request: a host that does
    * not echo pts shows up as frames timing out with this count in the reason. */
   unsigned unmatched = 0;
+  hx::Message msg;
+  while (read_message(link, parser, unmatched, &msg, &end))
+    match_answer(link, msg, &unmatched);
+  finish_reader(link, std::move(end));
+}
+
+/* How long the reader may wait for bytes: until the oldest request's deadline, or the idle
+ * poll. False when the reader must end (*end says why). */
+bool RemoteEncoder::reader_wait_ms(const std::shared_ptr<Link> &link, unsigned unmatched,
+                                   int *wait_ms, ReaderEnd *end) {
+  std::unique_lock<std::mutex> lock(lock_);
+  if (link_ == link)
+    deliver_front_locked(lock);
+  if (link_ != link) {
+    end->report = false;
+    end->why = "connection closed";
+    return false;
+  }
+  *wait_ms = kIdlePollMs;
+  if (pending_.empty())
+    return true;
+  int64_t left = (pending_.front().deadline_us - now_us()) / 1000;
+  if (left < 0) {
+    end->why = "no reply from the host encoder within " + std::to_string(config_.timeout_ms) +
+               " ms";
+    if (unmatched)
+      end->why += " (" + std::to_string(unmatched) +
+                  " answers in the meantime carried a pts no frame in flight has: the host "
+                  "must echo each FRAME_REQUEST's pts in its FRAME_RESPONSE)";
+    return false;
+  }
+  *wait_ms = int(std::min<int64_t>(left + 1, kIdlePollMs));
+  return true;
+}
+
+/* Reads until one whole message is there. False when the reader must end (*end says why). */
+bool RemoteEncoder::read_message(const std::shared_ptr<Link> &link, hx::Parser &parser,
+                                 unsigned unmatched, hx::Message *msg, ReaderEnd *end) {
   for (;;) {
-    int wait_ms = kIdlePollMs;
-    {
-      std::unique_lock<std::mutex> lock(lock_);
-      if (link_ != link) {
-        report = false;
-        why = "connection closed";
-        break;
-      }
-      deliver_front_locked(lock);
-      if (link_ != link) {
-        report = false;
-        why = "connection closed";
-        break;
-      }
-      if (!pending_.empty()) {
-        int64_t left = (pending_.front().deadline_us - now_us()) / 1000;
-        if (left < 0) {
-          why = "no reply from the host encoder within " + std::to_string(config_.timeout_ms) +
-                " ms";
-          if (unmatched)
-            why += " (" + std::to_string(unmatched) +
-                   " answers in the meantime carried a pts no frame in flight has: the host "
-                   "must echo each FRAME_REQUEST's pts in its FRAME_RESPONSE)";
-          break;
-        }
-        wait_ms = int(std::min<int64_t>(left + 1, kIdlePollMs));
-      }
-    }
+    int wait_ms = 0;
+    if (!reader_wait_ms(link, unmatched, &wait_ms, end))
+      return false;
     hx::Parser::Space space = parser.prepare();
     size_t got = 0;
     hxfr::Io io = link->conn->recv_some(space.data, space.size, &got, wait_ms, wake_fd_.get());
@@ -498,145 +541,135 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
       continue;
     }
     if (io != hxfr::Io::Ok) {
-      why = "connection to " + config_.address.text + " lost (" + hxfr::io_name(io) + ")";
-      break;
+      end->why = "connection to " + config_.address.text + " lost (" + hxfr::io_name(io) + ")";
+      return false;
     }
     parser.commit(got);
     if (parser.failed()) {
-      why = "malformed message from the host: " + parser.error_detail();
-      break;
+      end->why = "malformed message from the host: " + parser.error_detail();
+      return false;
     }
-    if (!parser.ready())
-      continue;
-    hx::Message msg = parser.take();
-    EncodeResult r;
-    int64_t answer_pts = 0;
-    const bool is_error = msg.header.type == hx::MsgType::kError;
-    if (msg.header.type == hx::MsgType::kFrameResponse) {
-      hx::FrameResponse resp;
-      hx::decode(msg.header, msg.view(), &resp); /* validated by the parser */
-      answer_pts = resp.pts_ns;
-      size_t total = 0;
-      for (auto &n : resp.nals)
-        total += n.size;
-      r.data.reserve(total);
-      for (auto &n : resp.nals)
-        r.data.insert(r.data.end(), n.data, n.data + n.size);
-      /* A sync point only when it really starts an IDR: a host that flags any I picture as a
-       * keyframe (GStreamer's DELTA_UNIT does) would otherwise have downstream start decoding
-       * where later pictures may refer past it. Without a slice to look at, the flag stands. */
-      const int slice = h264_first_slice_type(r.data.data(), r.data.size());
-      r.keyframe = resp.is_keyframe && (slice == 0 || slice == 5);
-      r.dropped = r.data.empty();
-      if (r.dropped)
-        r.reason = "the host returned no data for this frame";
-    } else if (is_error) {
-      hx::Error err;
-      hx::decode(msg.header, msg.view(), &err);
-      r.dropped = true;
-      r.error_code = err.code;
-      r.reason = "host error " + std::to_string(err.code) + ": " + err.message;
-    } else {
-      continue; /* HELLO_RESP arriving late, CONFIG_RESP, PONG, unknown types: skipped */
-    }
-    std::unique_lock<std::mutex> lock(lock_);
-    if (link_ != link)
-      continue; /* reset meanwhile: the exit path reports the frames */
-    deliver_front_locked(lock);
-    if (link_ != link)
-      continue;
-    /* Which request this answers: ERROR (no pts) the oldest one; FRAME_RESPONSE the oldest
-     * one sent with its pts. Only this thread takes entries off pending_ while the link is
-     * up (others only append), so the index stays valid until they are popped below. */
-    size_t match = pending_.size();
-    for (size_t i = 0; i < pending_.size(); i++) {
-      if (!pending_[i].skip && (is_error || pending_[i].pts_ns == answer_pts)) {
-        match = i;
-        break;
-      }
-    }
-    if (match == pending_.size()) {
-      unmatched++;
-      std::string note;
-      if (is_error) {
-        note = "discarded an ERROR that arrived with no frame in flight (" + r.reason + ")";
-      } else {
-        note = "discarded a FRAME_RESPONSE with pts " + std::to_string(answer_pts) +
-               ": no frame in flight has that pts (a late answer to a frame already given "
-               "up?)";
-      }
-      lock.unlock();
-      if (on_note_)
-        on_note_(note);
-      continue;
-    }
-    unmatched = 0;
-    /* Requests before the match were not answered (the host skipped them, or their answers
-     * were lost): they are dropped, in order, and the next frame must be a keyframe. */
-    std::vector<EncodeResult> out;
-    out.reserve(match + 1);
-    bool lost = false;
-    for (size_t i = 0; i < match; i++) {
-      Pending p = std::move(pending_.front());
-      pending_.pop_front();
-      EncodeResult d;
-      d.id = p.id;
-      d.dropped = true;
-      d.used_resource_id = p.resource_id;
-      if (p.skip) {
-        d.reason = p.reason;
-      } else {
-        d.reason = "the host answered a later frame (pts " + std::to_string(answer_pts) +
-                   ") before this one (pts " + std::to_string(p.pts_ns) + "): lost";
-        lost = true;
-      }
-      out.push_back(std::move(d));
-    }
-    Pending p = std::move(pending_.front());
-    pending_.pop_front();
-    r.id = p.id;
-    r.used_resource_id = p.resource_id;
-    out.push_back(std::move(r));
-    if (lost || out.back().dropped) /* lost frames break the reference chain downstream */
-      force_keyframe_ = true;
-    delivering_ += int(out.size());
-    lock.unlock();
-    for (auto &result : out) {
-      on_result_(std::move(result));
-      std::lock_guard<std::mutex> guard(lock_);
-      delivering_--;
-      cond_.notify_all();
+    if (parser.ready()) {
+      *msg = parser.take();
+      return true;
     }
   }
+}
 
+/* The result a FRAME_RESPONSE or an ERROR carries; false for any other type (skipped). */
+bool RemoteEncoder::decode_answer(const hx::Message &msg, EncodeResult *r, int64_t *pts) {
+  if (msg.header.type == hx::MsgType::kFrameResponse) {
+    hx::FrameResponse resp;
+    hx::decode(msg.header, msg.view(), &resp); /* validated by the parser */
+    *pts = resp.pts_ns;
+    size_t total = 0;
+    for (auto &n : resp.nals)
+      total += n.size;
+    r->data.reserve(total);
+    for (auto &n : resp.nals)
+      r->data.insert(r->data.end(), n.data, n.data + n.size);
+    /* A sync point only when it really starts an IDR: a host that flags any I picture as a
+     * keyframe (GStreamer's DELTA_UNIT does) would otherwise have downstream start decoding
+     * where later pictures may refer past it. Without a slice to look at, the flag stands. */
+    const int slice = h264_first_slice_type(r->data.data(), r->data.size());
+    r->keyframe = resp.is_keyframe && (slice == 0 || slice == 5);
+    r->dropped = r->data.empty();
+    if (r->dropped)
+      r->reason = "the host returned no data for this frame";
+    return true;
+  }
+  if (msg.header.type == hx::MsgType::kError) {
+    hx::Error err;
+    hx::decode(msg.header, msg.view(), &err);
+    r->dropped = true;
+    r->error_code = err.code;
+    r->reason = "host error " + std::to_string(err.code) + ": " + err.message;
+    return true;
+  }
+  return false; /* HELLO_RESP arriving late, CONFIG_RESP, PONG, unknown types */
+}
+
+/* Which request an answer is for: ERROR (no pts) the oldest one; FRAME_RESPONSE the oldest
+ * one sent with its pts. pending_.size() when none. */
+size_t RemoteEncoder::find_match_locked(bool is_error, int64_t pts) const {
+  for (size_t i = 0; i < pending_.size(); i++) {
+    if (!pending_[i].skip && (is_error || pending_[i].pts_ns == pts))
+      return i;
+  }
+  return pending_.size();
+}
+
+/* Gives an answer to its request. Requests before it were not answered (the host skipped
+ * them, or their answers were lost): they are dropped, in order, and the next frame must be a
+ * keyframe. An answer no request is waiting for is discarded with a note. */
+void RemoteEncoder::match_answer(const std::shared_ptr<Link> &link, const hx::Message &msg,
+                                 unsigned *unmatched) {
+  EncodeResult r;
+  int64_t answer_pts = 0;
+  if (!decode_answer(msg, &r, &answer_pts))
+    return;
+  const bool is_error = msg.header.type == hx::MsgType::kError;
+  std::unique_lock<std::mutex> lock(lock_);
+  if (link_ == link)
+    deliver_front_locked(lock);
+  if (link_ != link)
+    return; /* reset meanwhile: the exit path reports the frames */
+  /* Only this thread takes entries off pending_ while the link is up (others only append),
+   * so the index stays valid until they are popped below. */
+  const size_t match = find_match_locked(is_error, answer_pts);
+  if (match == pending_.size()) {
+    ++*unmatched;
+    std::string note =
+        is_error ? "discarded an ERROR that arrived with no frame in flight (" + r.reason + ")"
+                 : "discarded a FRAME_RESPONSE with pts " + std::to_string(answer_pts) +
+                       ": no frame in flight has that pts (a late answer to a frame already "
+                       "given up?)";
+    lock.unlock();
+    if (on_note_)
+      on_note_(note);
+    return;
+  }
+  *unmatched = 0;
+  std::vector<EncodeResult> out;
+  out.reserve(match + 1);
+  const size_t lost = take_drops_locked(
+      match,
+      [answer_pts](const Pending &p) {
+        return "the host answered a later frame (pts " + std::to_string(answer_pts) +
+               ") before this one (pts " + std::to_string(p.pts_ns) + "): lost";
+      },
+      &out);
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  r.id = p.id;
+  r.used_resource_id = p.resource_id;
+  if (lost || r.dropped) /* lost frames break the reference chain downstream */
+    force_keyframe_ = true;
+  out.push_back(std::move(r));
+  hand_out_locked(lock, &out);
+}
+
+/* The reader's exit: closes the link, reports every frame still in flight on it as lost (in
+ * order), and the loss itself once (unless someone else closed it, or we are flushing). */
+void RemoteEncoder::finish_reader(const std::shared_ptr<Link> &link, ReaderEnd end) {
   std::unique_lock<std::mutex> lock(lock_);
   bool was_live = link_ == link;
-  fail_link_locked(link, why);
+  fail_link_locked(link, end.why);
   if (!was_live && !link->failure.empty())
-    why = link->failure; /* closed by someone else: their reason names the frames' loss */
-  if (was_live && report && !flushing_)
+    end.why = link->failure; /* closed by someone else: their reason names the frames' loss */
+  if (was_live && end.report && !flushing_)
     lost_reported_ = true;
   else
-    report = false;
-  /* Every frame still in flight on this link is lost, in order. */
+    end.report = false;
   while (!pending_.empty()) {
-    Pending p = std::move(pending_.front());
-    pending_.pop_front();
-    delivering_++;
-    lock.unlock();
-    EncodeResult r;
-    r.id = p.id;
-    r.dropped = true;
-    r.used_resource_id = p.resource_id;
-    r.reason = p.skip ? p.reason : why;
-    on_result_(std::move(r));
-    lock.lock();
-    delivering_--;
+    std::vector<EncodeResult> out;
+    take_drops_locked(pending_.size(), [&end](const Pending &) { return end.why; }, &out);
+    hand_out_locked(lock, &out);
   }
   cond_.notify_all();
   lock.unlock();
-  if (report)
-    on_link_(true, why);
+  if (end.report)
+    on_link_(true, end.why);
 }
 
 }  // namespace vmd

@@ -23,6 +23,7 @@
  */
 #pragma once
 
+#include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
 #include "unique-fd.h"
@@ -151,7 +152,33 @@ class RemoteEncoder {
   bool hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why);
   void fail_link_locked(const std::shared_ptr<Link> &link, const std::string &why);
   void join_reader(std::unique_lock<std::mutex> &lock);
+  /* Why the reader ends, and whether that is reported as a lost connection. */
+  struct ReaderEnd {
+    std::string why;
+    bool report = true;
+  };
+  /* The reason a frame in flight taken off the queue unanswered is lost. */
+  using LostWhy = std::function<std::string(const Pending &)>;
+
+  /* The reader thread: reads a message, matches it to its request, and at the end reports
+   * what is left as dropped. */
   void reader_main(std::shared_ptr<Link> link);
+  bool reader_wait_ms(const std::shared_ptr<Link> &link, unsigned unmatched, int *wait_ms,
+                      ReaderEnd *end);
+  bool read_message(const std::shared_ptr<Link> &link, hxfr::Parser &parser,
+                    unsigned unmatched, hxfr::Message *msg, ReaderEnd *end);
+  static bool decode_answer(const hxfr::Message &msg, EncodeResult *r, int64_t *pts);
+  size_t find_match_locked(bool is_error, int64_t pts) const;
+  void match_answer(const std::shared_ptr<Link> &link, const hxfr::Message &msg,
+                    unsigned *unmatched);
+  void finish_reader(const std::shared_ptr<Link> &link, ReaderEnd end);
+
+  /* Drop reports: takes the first count entries off pending_ (a skipped frame keeps its own
+   * reason, a frame in flight gets lost_why's) and returns how many were in flight; then
+   * hands results out in order without the lock. */
+  size_t take_drops_locked(size_t count, const LostWhy &lost_why,
+                           std::vector<EncodeResult> *out);
+  void hand_out_locked(std::unique_lock<std::mutex> &lock, std::vector<EncodeResult> *out);
   void deliver_front_locked(std::unique_lock<std::mutex> &lock);
   void enqueue_locked(Pending p);
 

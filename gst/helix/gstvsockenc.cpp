@@ -474,8 +474,9 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
     return Submitted::kFlushing;
   vmd::PeerInfo peer;
   std::string why;
-  if (!remote->ensure_connected(&peer, &why)) {
-    if (why == "flushing")
+  vmd::LinkResult link = remote->ensure_connected(&peer, &why);
+  if (!link) {
+    if (link.status == vmd::LinkStatus::kFlushing)
       return Submitted::kFlushing;
     remote->drop(id, why);
     return Submitted::kOk;

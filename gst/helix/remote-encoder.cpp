@@ -92,80 +92,85 @@ void RemoteEncoder::join_reader(std::unique_lock<std::mutex> &lock) {
   drain_fd(wake_fd_.get());
 }
 
-bool RemoteEncoder::ensure_connected(PeerInfo *peer, std::string *why) {
+LinkResult RemoteEncoder::ensure_connected(PeerInfo *peer, std::string *why) {
   std::unique_lock<std::mutex> lock(lock_);
   if (flushing_) {
     *why = "flushing";
-    return false;
+    return {LinkStatus::kFlushing};
   }
   if (link_) {
     *peer = link_->peer;
-    return true;
+    return {LinkStatus::kOk};
   }
   join_reader(lock);
   if (link_) { /* cannot happen (only this thread connects), kept for safety */
     *peer = link_->peer;
-    return true;
+    return {LinkStatus::kOk};
   }
   int64_t now = now_us();
   if (now < retry_at_us_) {
     *why = "not connected to " + config_.address.text + " (next attempt in " +
            std::to_string((retry_at_us_ - now) / 1000 + 1) + " ms)";
+    return {LinkStatus::kBackoff};
+  }
+  LinkStatus status = connect_locked(lock, why);
+  if (status == LinkStatus::kOk)
+    *peer = link_->peer;
+  return {status};
+}
+
+/* Reopening a virtio-serial port does not reset its byte stream: late answers meant for the
+ * previous link may still be queued. Drops what arrives until the port has been quiet for
+ * 100 ms (bounded by timeout_ms). */
+void RemoteEncoder::discard_stale_bytes(hxfr::Connection &conn) {
+  uint8_t junk[4096];
+  const int64_t give_up = now_us() + int64_t(config_.timeout_ms) * 1000;
+  size_t got = 0;
+  while (now_us() < give_up &&
+         conn.recv_some(junk, sizeof junk, &got, 100, flush_fd_.get()) == hxfr::Io::Ok) {
+  }
+}
+
+/* The configuration goes first on every connection: a new host session starts from its
+ * defaults. Nothing to send before set_config(). */
+bool RemoteEncoder::send_config(hxfr::Connection &conn, std::string *why) {
+  hx::ConfigRequest cfg;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (!have_config_)
+      return true;
+    cfg = config_req_;
+  }
+  auto bytes = hx::encode(cfg, kFrameSession);
+  hxfr::Io io = conn.send_all(bytes.data(), bytes.size(), config_.timeout_ms, flush_fd_.get());
+  if (io != hxfr::Io::Ok) {
+    *why = std::string("sending CONFIG_REQ: ") + hxfr::io_name(io);
     return false;
   }
-  if (!connect_locked(lock, why))
-    return false;
-  *peer = link_->peer;
   return true;
 }
 
-bool RemoteEncoder::connect_locked(std::unique_lock<std::mutex> &lock, std::string *why) {
+LinkStatus RemoteEncoder::connect_locked(std::unique_lock<std::mutex> &lock, std::string *why) {
   bool report = !lost_reported_;
   lock.unlock();
   std::string error;
   auto link = std::make_shared<Link>();
   link->conn = hxfr::connect_to(config_.address, config_.timeout_ms, flush_fd_.get(), &error);
   bool ok = link->conn != nullptr;
-  if (ok && config_.address.kind == hxfr::TransportKind::CharDevice) {
-    /* Reopening a virtio-serial port does not reset its byte stream: late
-     * answers meant for the previous link may still be queued. Drop what
-     * arrives until the port has been quiet for 100 ms (bounded). */
-    uint8_t junk[4096];
-    const int64_t give_up = g_get_monotonic_time() + int64_t(config_.timeout_ms) * 1000;
-    size_t got = 0;
-    while (g_get_monotonic_time() < give_up &&
-           link->conn->recv_some(junk, sizeof junk, &got, 100, flush_fd_.get()) == hxfr::Io::Ok) {
-    }
-  }
+  if (ok && config_.address.kind == hxfr::TransportKind::CharDevice)
+    discard_stale_bytes(*link->conn);
   if (ok) {
     link->peer.peer = link->conn->peer();
-    ok = hello(*link->conn, &link->peer, &error);
-  }
-  /* The configuration goes first on every connection: a new host session starts from its
-   * defaults. */
-  hx::ConfigRequest cfg;
-  bool have_cfg = false;
-  {
-    std::lock_guard<std::mutex> guard(lock_);
-    cfg = config_req_;
-    have_cfg = have_config_;
-  }
-  if (ok && have_cfg) {
-    auto bytes = hx::encode(cfg, kFrameSession);
-    hxfr::Io io = link->conn->send_all(bytes.data(), bytes.size(), config_.timeout_ms,
-                                       flush_fd_.get());
-    if (io != hxfr::Io::Ok) {
-      error = std::string("sending CONFIG_REQ: ") + hxfr::io_name(io);
-      ok = false;
-    }
+    ok = hello(*link->conn, &link->peer, &error) && send_config(*link->conn, &error);
   }
   lock.lock();
+  LinkStatus status = ok ? LinkStatus::kOk : LinkStatus::kFailed;
   if (ok && flushing_) {
-    ok = false;
+    status = LinkStatus::kFlushing;
     error = "flushing";
     report = false;
   }
-  if (!ok) {
+  if (status != LinkStatus::kOk) {
     backoff_ms_ = backoff_ms_ ? std::min(backoff_ms_ * 2, config_.backoff_max_ms)
                               : config_.backoff_initial_ms;
     retry_at_us_ = now_us() + int64_t(backoff_ms_) * 1000;
@@ -177,8 +182,16 @@ bool RemoteEncoder::connect_locked(std::unique_lock<std::mutex> &lock, std::stri
       on_link_(true, *why);
       lock.lock();
     }
-    return false;
+    return status;
   }
+  start_link_locked(lock, link);
+  return LinkStatus::kOk;
+}
+
+/* A new connection is up: it becomes the link, with its own reader; the next frame is a
+ * keyframe. */
+void RemoteEncoder::start_link_locked(std::unique_lock<std::mutex> &lock,
+                                      std::shared_ptr<Link> link) {
   link_ = link;
   backoff_ms_ = 0;
   lost_reported_ = false;
@@ -190,7 +203,6 @@ bool RemoteEncoder::connect_locked(std::unique_lock<std::mutex> &lock, std::stri
   lock.unlock();
   on_link_(false, text);
   lock.lock();
-  return true;
 }
 
 bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why) {

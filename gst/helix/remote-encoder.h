@@ -79,6 +79,20 @@ struct PeerInfo {
   bool has(uint32_t bit) const { return (capabilities & bit) != 0; }
 };
 
+/* Why ensure_connected() has no connection to offer (kOk: it has one). */
+enum class LinkStatus {
+  kOk,
+  kFlushing, /* set_flushing(true): the caller gives up the frame */
+  kBackoff,  /* the last attempt failed and the next is not due yet */
+  kFailed,   /* this attempt failed (the text says why) */
+};
+
+/* What ensure_connected() returns beside its text; true when connected. */
+struct LinkResult {
+  LinkStatus status = LinkStatus::kFailed;
+  explicit operator bool() const { return status == LinkStatus::kOk; }
+};
+
 class RemoteEncoder {
  public:
   using ResultFn = std::function<void(EncodeResult &&)>;
@@ -99,8 +113,8 @@ class RemoteEncoder {
   bool wait_for_slot();
 
   /* Connects (with HELLO and CONFIG_REQ) unless connected or inside the backoff delay.
-   * Returns the peer when connected; false otherwise (*why says). */
-  bool ensure_connected(PeerInfo *peer, std::string *why);
+   * Returns the peer when connected; otherwise the status says why not, and *why in words. */
+  LinkResult ensure_connected(PeerInfo *peer, std::string *why);
 
   /* Sends one FRAME_REQUEST (m.pixels ignored: pixel data comes from iov, pixel_bytes in
    * total) and queues it; its result comes through the callback. A frame that cannot be sent
@@ -148,7 +162,10 @@ class RemoteEncoder {
     std::string failure; /* why it was closed (set once, under lock_) */
   };
 
-  bool connect_locked(std::unique_lock<std::mutex> &lock, std::string *why);
+  LinkStatus connect_locked(std::unique_lock<std::mutex> &lock, std::string *why);
+  void discard_stale_bytes(hxfr::Connection &conn);
+  bool send_config(hxfr::Connection &conn, std::string *why);
+  void start_link_locked(std::unique_lock<std::mutex> &lock, std::shared_ptr<Link> link);
   bool hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why);
   void fail_link_locked(const std::shared_ptr<Link> &link, const std::string &why);
   void join_reader(std::unique_lock<std::mutex> &lock);

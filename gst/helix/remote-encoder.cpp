@@ -231,30 +231,9 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
   const int64_t hard_deadline = hello_deadline + int64_t(config_.timeout_ms) * 1000;
   for (;;) {
     if (parser.ready()) {
-      hx::Message msg = parser.take();
-      if (msg.header.type == hx::MsgType::kHelloResponse) {
-        hx::HelloResponse r;
-        if (hx::decode(msg.header, msg.view(), &r) != hx::Status::kOk) {
-          *why = "malformed HELLO_RESP";
-          return false;
-        }
-        if (r.max_payload < hx::kErrorSize) {
-          /* Not even an ERROR would fit (helixframesrv refuses such a HELLO the same way). */
-          *why = "the host's HELLO_RESP announces a max_payload of " +
-                 std::to_string(r.max_payload) + " bytes, below the " +
-                 std::to_string(hx::kErrorSize) + " of an ERROR: not a usable host";
-          return false;
-        }
-        peer->version = r.version;
-        peer->capabilities = r.capabilities & config_.capabilities;
-        peer->max_payload = r.max_payload;
-        return true;
-      }
-      if (msg.header.type == hx::MsgType::kError)
-        return true; /* the earliest Helix host answers unknown types with ERROR: v1 */
-      if (on_note_)
-        on_note_(std::string("skipped a ") + hx::msg_type_name(msg.header.type) +
-                 " received before the HELLO answer (meant for an earlier connection)");
+      bool ok = false;
+      if (take_hello_answer(parser.take(), peer, why, &ok))
+        return ok;
       continue;
     }
     if (parser.failed()) {
@@ -277,6 +256,41 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
     }
     parser.commit(got);
   }
+}
+
+/* One message read while waiting for the HELLO answer. True when it settles the wait (*ok:
+ * whether the link is usable, *peer filled in); false when it is skipped. */
+bool RemoteEncoder::take_hello_answer(const hx::Message &msg, PeerInfo *peer, std::string *why,
+                                      bool *ok) {
+  if (msg.header.type == hx::MsgType::kHelloResponse) {
+    hx::HelloResponse r;
+    if (hx::decode(msg.header, msg.view(), &r) != hx::Status::kOk) {
+      *why = "malformed HELLO_RESP";
+      *ok = false;
+      return true;
+    }
+    if (r.max_payload < hx::kErrorSize) {
+      /* Not even an ERROR would fit (helixframesrv refuses such a HELLO the same way). */
+      *why = "the host's HELLO_RESP announces a max_payload of " +
+             std::to_string(r.max_payload) + " bytes, below the " +
+             std::to_string(hx::kErrorSize) + " of an ERROR: not a usable host";
+      *ok = false;
+      return true;
+    }
+    peer->version = r.version;
+    peer->capabilities = r.capabilities & config_.capabilities;
+    peer->max_payload = r.max_payload;
+    *ok = true;
+    return true;
+  }
+  if (msg.header.type == hx::MsgType::kError) {
+    *ok = true; /* the earliest Helix host answers unknown types with ERROR: v1 */
+    return true;
+  }
+  if (on_note_)
+    on_note_(std::string("skipped a ") + hx::msg_type_name(msg.header.type) +
+             " received before the HELLO answer (meant for an earlier connection)");
+  return false;
 }
 
 void RemoteEncoder::fail_link_locked(const std::shared_ptr<Link> &link_ref,

@@ -167,6 +167,7 @@ class RemoteEncoder {
   bool send_config(hxfr::Connection &conn, std::string *why);
   void start_link_locked(std::unique_lock<std::mutex> &lock, std::shared_ptr<Link> link);
   bool hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why);
+  bool take_hello_answer(const hxfr::Message &msg, PeerInfo *peer, std::string *why, bool *ok);
   void fail_link_locked(const std::shared_ptr<Link> &link, const std::string &why);
   void join_reader(std::unique_lock<std::mutex> &lock);
   /* Why the reader ends, and whether that is reported as a lost connection. */

@@ -166,6 +166,20 @@ static void on_result(GstVsockEnc *self, vmd::EncodeResult &&r) {
   GST_VIDEO_ENCODER_STREAM_UNLOCK(self);
 }
 
+/* The access unit in a buffer of its own, each NAL copied once, straight from where the
+ * reader received it. */
+static GstBuffer *output_buffer(const vmd::EncodedAu &au) {
+  GstBuffer *buf = gst_buffer_new_allocate(nullptr, au.size(), nullptr);
+  GstMapInfo map;
+  if (!buf || !gst_buffer_map(buf, &map, GST_MAP_WRITE)) {
+    gst_clear_buffer(&buf);
+    return nullptr;
+  }
+  au.copy_to(map.data);
+  gst_buffer_unmap(buf, &map);
+  return buf;
+}
+
 static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r) {
   GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
   GstVsockEncPrivate *priv = self->priv;
@@ -180,7 +194,7 @@ static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r) {
     GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped: %s", r.id, r.reason.c_str());
     gst_buffer_replace(&frame->output_buffer, nullptr);
   } else {
-    frame->output_buffer = gst_buffer_new_memdup(r.data.data(), r.data.size());
+    frame->output_buffer = output_buffer(r.data);
     if (r.keyframe)
       GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(frame);
     if (task)

@@ -515,7 +515,7 @@ void RemoteEncoder::reader_main(std::shared_ptr<Link> link) {
   unsigned unmatched = 0;
   hx::Message msg;
   while (read_message(link, parser, unmatched, &msg, &end))
-    match_answer(link, msg, &unmatched);
+    match_answer(link, std::move(msg), &unmatched);
   finish_reader(link, std::move(end));
 }
 
@@ -583,21 +583,19 @@ bool RemoteEncoder::read_message(const std::shared_ptr<Link> &link, hx::Parser &
 }
 
 /* The result a FRAME_RESPONSE or an ERROR carries; false for any other type (skipped). */
-bool RemoteEncoder::decode_answer(const hx::Message &msg, EncodeResult *r, int64_t *pts) {
+bool RemoteEncoder::decode_answer(hx::Message &&msg, EncodeResult *r, int64_t *pts) {
   if (msg.header.type == hx::MsgType::kFrameResponse) {
     hx::FrameResponse resp;
     hx::decode(msg.header, msg.view(), &resp); /* validated by the parser */
     *pts = resp.pts_ns;
-    size_t total = 0;
-    for (auto &n : resp.nals)
-      total += n.size;
-    r->data.reserve(total);
-    for (auto &n : resp.nals)
-      r->data.insert(r->data.end(), n.data, n.data + n.size);
+    /* The NALs stay where the parser put them (the views survive the move: the bytes are on
+     * the heap); the element copies them once, into its output buffer. */
+    r->data.nals = std::move(resp.nals);
+    r->data.payload = std::move(msg.payload);
     /* A sync point only when it really starts an IDR: a host that flags any I picture as a
      * keyframe (GStreamer's DELTA_UNIT does) would otherwise have downstream start decoding
      * where later pictures may refer past it. Without a slice to look at, the flag stands. */
-    const int slice = h264_first_slice_type(r->data.data(), r->data.size());
+    const int slice = h264_first_slice_type_of_pieces(r->data.nals);
     r->keyframe = resp.is_keyframe && (slice == 0 || slice == 5);
     r->dropped = r->data.empty();
     if (r->dropped)
@@ -628,13 +626,13 @@ size_t RemoteEncoder::find_match_locked(bool is_error, int64_t pts) const {
 /* Gives an answer to its request. Requests before it were not answered (the host skipped
  * them, or their answers were lost): they are dropped, in order, and the next frame must be a
  * keyframe. An answer no request is waiting for is discarded with a note. */
-void RemoteEncoder::match_answer(const std::shared_ptr<Link> &link, const hx::Message &msg,
+void RemoteEncoder::match_answer(const std::shared_ptr<Link> &link, hx::Message &&msg,
                                  unsigned *unmatched) {
   EncodeResult r;
   int64_t answer_pts = 0;
-  if (!decode_answer(msg, &r, &answer_pts))
-    return;
   const bool is_error = msg.header.type == hx::MsgType::kError;
+  if (!decode_answer(std::move(msg), &r, &answer_pts))
+    return;
   std::unique_lock<std::mutex> lock(lock_);
   if (link_ == link)
     deliver_front_locked(lock);

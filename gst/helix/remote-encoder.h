@@ -23,6 +23,7 @@
  */
 #pragma once
 
+#include "encoded-au.h"
 #include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
@@ -66,7 +67,7 @@ struct EncodeResult {
   bool keyframe = false;
   int32_t error_code = 0;   /* the host's ERROR code when it answered ERROR */
   bool used_resource_id = false;
-  std::vector<uint8_t> data; /* Annex-B access unit (NALs concatenated) */
+  EncodedAu data;            /* Annex-B access unit: the host's NALs, not yet copied */
   std::string reason;        /* why dropped, for a log line */
 };
 
@@ -185,9 +186,9 @@ class RemoteEncoder {
                       ReaderEnd *end);
   bool read_message(const std::shared_ptr<Link> &link, hxfr::Parser &parser,
                     unsigned unmatched, hxfr::Message *msg, ReaderEnd *end);
-  static bool decode_answer(const hxfr::Message &msg, EncodeResult *r, int64_t *pts);
+  static bool decode_answer(hxfr::Message &&msg, EncodeResult *r, int64_t *pts);
   size_t find_match_locked(bool is_error, int64_t pts) const;
-  void match_answer(const std::shared_ptr<Link> &link, const hxfr::Message &msg,
+  void match_answer(const std::shared_ptr<Link> &link, hxfr::Message &&msg,
                     unsigned *unmatched);
   void finish_reader(const std::shared_ptr<Link> &link, ReaderEnd end);
 

@@ -13,6 +13,7 @@
 
 #include "doc-check.h"
 
+#include "h264-au.h"
 #include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
@@ -1215,6 +1216,33 @@ GST_START_TEST(test_listen_queue_full) {
 }
 GST_END_TEST;
 
+/* The slice-type scan over an access unit in pieces (the NALs as received, never
+ * concatenated) agrees with the scan of the same bytes in one buffer, wherever the pieces are
+ * cut, start codes split across two pieces included. */
+GST_START_TEST(test_slice_type_of_pieces) {
+  const std::vector<std::vector<uint8_t>> units = {
+      {0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 0x88},
+      {0, 0, 1, 0x41, 0x9a},
+      {0, 0, 1, 0x06, 0, 0, 0, 1, 0x21},
+      {0, 0, 0, 0, 1, 0, 0, 1, 0x25},
+      {0, 0, 1, 0x09, 0x10},
+      {0, 0, 1},
+      {1, 2, 3},
+  };
+  for (const auto &u : units) {
+    const int whole = vmd::h264_first_slice_type(u.data(), u.size());
+    for (size_t cut1 = 0; cut1 <= u.size(); cut1++) {
+      for (size_t cut2 = cut1; cut2 <= u.size(); cut2++) {
+        std::vector<hx::ByteView> pieces = {{u.data(), cut1},
+                                            {u.data() + cut1, cut2 - cut1},
+                                            {u.data() + cut2, u.size() - cut2}};
+        fail_unless_equals_int(vmd::h264_first_slice_type_of_pieces(pieces), whole);
+      }
+    }
+  }
+}
+GST_END_TEST;
+
 /* An address that cannot be parsed fails at start with an error that says why. */
 GST_START_TEST(test_bad_address) {
   GstElement *e = gst_element_factory_make("vsockenc", nullptr);
@@ -1324,6 +1352,7 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_flush_wakes_waiter);
   tcase_add_test(tc, test_no_host);
   tcase_add_test(tc, test_listen_queue_full);
+  tcase_add_test(tc, test_slice_type_of_pieces);
   tcase_add_test(tc, test_bad_address);
   tcase_add_test(tc, test_find_render_node);
   tcase_add_test(tc, test_virtgpu_open_refuses);

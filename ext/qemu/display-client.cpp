@@ -1,10 +1,7 @@
 /* gst-vmdisplay: the D-Bus side of qemudbussrc. */
 #include "display-client.h"
 
-#include "qmp-client.h"
-
 #include <gio/gunixfdlist.h>
-#include <sys/socket.h>
 
 #include <exception>
 #include <mutex>
@@ -13,10 +10,6 @@
 namespace vmd {
 namespace {
 
-constexpr const char *kQemuName = "org.qemu";
-constexpr const char *kVmPath = "/org/qemu/Display1/VM";
-constexpr const char *kVmIface = "org.qemu.Display1.VM";
-constexpr const char *kConsoleIface = "org.qemu.Display1.Console";
 constexpr const char *kListenerPath = "/org/qemu/Display1/Listener";
 constexpr const char *kListenerIface = "org.qemu.Display1.Listener";
 constexpr const char *kMapIface = "org.qemu.Display1.Listener.Unix.Map";
@@ -379,350 +372,79 @@ void DisplayClient::pause(int ms) {
   g_source_unref(timer);
 }
 
-namespace {
-
-/* Runs one asynchronous GIO operation on the current thread's context, with
- * a timeout and the client's stop cancellable. Returns its result (owned). */
-GAsyncResult *await_async(GMainContext *ctx, GCancellable *stop, int timeout_ms,
-                          const std::function<void(GCancellable *, GAsyncReadyCallback, gpointer)> &begin,
-                          bool *timed_out) {
-  GObjectPtr<GCancellable> op(g_cancellable_new());
-  GAsyncResult *result = nullptr;
-  begin(op.get(),
-        [](GObject *, GAsyncResult *res, gpointer slot) {
-          *static_cast<GAsyncResult **>(slot) = G_ASYNC_RESULT(g_object_ref(res));
-        },
-        &result);
-  bool expired = false;
-  struct TimerData {
-    GCancellable *op;
-    bool *expired;
-  } td{op.get(), &expired};
-  GSource *timer = g_timeout_source_new(guint(timeout_ms));
-  g_source_set_callback(
-      timer,
-      [](gpointer p) {
-        auto *d = static_cast<TimerData *>(p);
-        *d->expired = true;
-        g_cancellable_cancel(d->op);
-        return G_SOURCE_REMOVE;
-      },
-      &td, nullptr);
-  g_source_attach(timer, ctx);
-  gulong handler = g_cancellable_connect(
-      stop, G_CALLBACK(+[](GCancellable *, gpointer c) { g_cancellable_cancel(G_CANCELLABLE(c)); }),
-      op.get(), nullptr);
-  while (!result)
-    g_main_context_iteration(ctx, TRUE);
-  g_cancellable_disconnect(stop, handler);
-  g_source_destroy(timer);
-  g_source_unref(timer);
-  *timed_out = expired;
-  return result;
+/* Which failures no retry can cure: the stream ends even with reconnect. */
+static bool is_fatal(QemuBusError code) {
+  return code == QemuBusError::NoBus || code == QemuBusError::NoSuchConsole ||
+         code == QemuBusError::NotGraphic;
 }
 
-std::string join_names(const std::vector<std::string> &names) {
-  std::string out;
-  for (const std::string &n : names)
-    out += (out.empty() ? "'" : ", '") + n + "'";
-  return out.empty() ? "none" : out;
+QemuBusResult DisplayClient::open_qemu(Session &session, const QemuBusWait &wait,
+                                       std::string *where) {
+  if (!config_.qmp.empty())
+    return qemu_p2p_open(config_.qmp, wait, &session.qemu, where);
+  QemuBusResult r = qemu_bus_open(config_.address, wait, &session.qemu, where);
+  if (r.ok())
+    r = qemu_bus_pick_vm(session.qemu.get(), config_.vm, *where, wait, &session.peer);
+  return r;
 }
 
-}  // namespace
+QemuBusResult DisplayClient::export_listener(Session &session) {
+  GError *raw = nullptr;
+  static const GDBusInterfaceVTable vtable = {Session::handle_method, Session::on_get_property,
+                                              nullptr, {nullptr}};
+  GDBusNodeInfo *node = listener_node_info();
+  session.reg_listener = g_dbus_connection_register_object(
+      session.listener.get(), kListenerPath, g_dbus_node_info_lookup_interface(node, kListenerIface),
+      &vtable, &session, nullptr, &raw);
+  if (session.reg_listener)
+    session.reg_map = g_dbus_connection_register_object(
+        session.listener.get(), kListenerPath, g_dbus_node_info_lookup_interface(node, kMapIface),
+        &vtable, &session, nullptr, &raw);
+  if (!session.reg_listener || !session.reg_map) {
+    GErrorPtr err(raw);
+    return QemuBusResult::fail(QemuBusError::SocketFailed,
+                               "cannot export the listener: " + error_text(err));
+  }
+  session.closed_listener = g_signal_connect(session.listener.get(), "closed",
+                                             G_CALLBACK(Session::on_closed), &session);
+  session.closed_qemu = g_signal_connect(session.qemu.get(), "closed",
+                                         G_CALLBACK(Session::on_closed), &session);
+  auto fast = std::make_unique<FastPath>(store_, context_);
+  session.fast = fast.get();
+  /* GDBus owns it from here and frees it once the filter cannot run any more. */
+  session.filter = g_dbus_connection_add_filter(
+      session.listener.get(), FastPath::filter, fast.release(),
+      [](gpointer p) { std::unique_ptr<FastPath> owned(static_cast<FastPath *>(p)); });
+  g_dbus_connection_start_message_processing(session.listener.get());
+  return {};
+}
 
+/* One attempt, step by step: open, pick the VM, read its name (p2p has no
+ * bus to search, and QEMU exports its objects a moment after the p2p
+ * handshake), check the console, register and export our listener. */
 bool DisplayClient::connect_once(std::string *error, bool *fatal) {
   *fatal = false;
   auto session = std::make_unique<Session>();
   session->owner = this;
-  GErrorPtr err;
-  GError *raw = nullptr;
-  bool timed_out = false;
-  const int t = config_.timeout_ms;
+  const QemuBusWait wait{context_, cancellable_, config_.timeout_ms};
   std::string where;
-
-  if (!config_.qmp.empty()) {
-    /* Peer to peer: QEMU serves its display objects on a socket we hand it. */
-    UniqueFd fd;
-    GPollFD cancel_poll = {};
-    const bool pollable = g_cancellable_make_pollfd(cancellable_, &cancel_poll);
-    const bool qmp_ok = qmp_add_dbus_client(config_.qmp, t, pollable ? cancel_poll.fd : -1, &fd, error);
-    if (pollable)
-      g_cancellable_release_fd(cancellable_);
-    if (!qmp_ok)
-      return false;
-    GSocket *sock = g_socket_new_from_fd(fd.get(), &raw);
-    if (!sock) {
-      err.reset(raw);
-      *error = "cannot use the D-Bus socket: " + error_text(err);
-      return false;
-    }
-    fd.release();
-    GObjectPtr<GSocket> sock_owner(sock);
-    GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(sock));
-    GObjectPtr<GAsyncResult> res(await_async(
-        context_, cancellable_, t,
-        [&](GCancellable *c, GAsyncReadyCallback cb, gpointer d) {
-          g_dbus_connection_new(G_IO_STREAM(stream.get()), nullptr,
-                                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, nullptr, c, cb, d);
-        },
-        &timed_out));
-    session->qemu.reset(g_dbus_connection_new_finish(res.get(), &raw));
-    if (!session->qemu) {
-      err.reset(raw);
-      *error = timed_out ? "QEMU did not complete the D-Bus handshake on the QMP-provided socket in time"
-                         : "D-Bus handshake with QEMU failed: " + error_text(err);
-      return false;
-    }
-    where = "QMP socket " + config_.qmp;
-  } else {
-    std::string address = config_.address;
-    if (address.empty() || address == "session" || address == "system") {
-      GBusType type = address == "system" ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
-      GCharPtr a(g_dbus_address_get_for_bus_sync(type, cancellable_, &raw));
-      if (!a) {
-        err.reset(raw);
-        *error = "no D-Bus " + std::string(type == G_BUS_TYPE_SYSTEM ? "system" : "session") +
-                 " bus to find QEMU on (" + error_text(err) +
-                 "); set the address property or use qmp= for -display dbus,p2p=yes";
-        *fatal = true;
-        return false;
-      }
-      address = a.get();
-    }
-    GObjectPtr<GAsyncResult> res(await_async(
-        context_, cancellable_, t,
-        [&](GCancellable *c, GAsyncReadyCallback cb, gpointer d) {
-          g_dbus_connection_new_for_address(
-              address.c_str(),
-              GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION),
-              nullptr, c, cb, d);
-        },
-        &timed_out));
-    session->qemu.reset(g_dbus_connection_new_for_address_finish(res.get(), &raw));
-    if (!session->qemu) {
-      err.reset(raw);
-      *error = "cannot connect to D-Bus at '" + address + "': " +
-               (timed_out ? std::string("timed out") : error_text(err));
-      return false;
-    }
-    where = "bus " + address;
-
-    /* Pick the VM among every QEMU queued on org.qemu. */
-    if (config_.vm.empty()) {
-      GVariantPtr owner(g_dbus_connection_call_sync(
-          session->qemu.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
-          "org.freedesktop.DBus", "GetNameOwner", g_variant_new("(s)", kQemuName),
-          G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, t, cancellable_, &raw));
-      if (!owner) {
-        err.reset(raw);
-        *error = "no QEMU with -display dbus on " + where + " (nobody owns org.qemu)";
-        return false;
-      }
-      const gchar *name;
-      g_variant_get(owner.get(), "(&s)", &name);
-      session->peer = name;
-    } else {
-      GVariantPtr owners(g_dbus_connection_call_sync(
-          session->qemu.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
-          "org.freedesktop.DBus", "ListQueuedOwners", g_variant_new("(s)", kQemuName),
-          G_VARIANT_TYPE("(as)"), G_DBUS_CALL_FLAGS_NONE, t, cancellable_, &raw));
-      if (!owners)
-        err.reset(raw);
-      std::vector<std::string> found;
-      if (owners) {
-        GVariantIter *iter;
-        const gchar *unique;
-        g_variant_get(owners.get(), "(as)", &iter);
-        while (g_variant_iter_loop(iter, "&s", &unique)) {
-          GVariantPtr name(g_dbus_connection_call_sync(
-              session->qemu.get(), unique, kVmPath, "org.freedesktop.DBus.Properties", "Get",
-              g_variant_new("(ss)", kVmIface, "Name"), G_VARIANT_TYPE("(v)"),
-              G_DBUS_CALL_FLAGS_NONE, t, cancellable_, nullptr));
-          if (!name)
-            continue;
-          GVariant *inner;
-          g_variant_get(name.get(), "(v)", &inner);
-          GVariantPtr inner_owned(inner);
-          if (!g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING))
-            continue;
-          std::string vm = g_variant_get_string(inner, nullptr);
-          if (vm == config_.vm && session->peer.empty())
-            session->peer = unique;
-          found.push_back(vm);
-        }
-        g_variant_iter_free(iter);
-      }
-      if (session->peer.empty()) {
-        *error = "no VM named '" + config_.vm + "' on " + where +
-                 "; VMs found: " + join_names(found) + " (QEMU's -name sets it)";
-        return false;
-      }
-    }
-  }
-
-  /* VM name, for messages; p2p has no bus to search so we read it here.
-   * In p2p mode QEMU exports its objects from a main-loop callback after the
-   * handshake, so the first call may find nothing yet: retry briefly. */
-  {
-    GVariantPtr name;
-    const int64_t retry_until = g_get_monotonic_time() + int64_t(t) * 1000;
-    for (;;) {
-      name.reset(g_dbus_connection_call_sync(
-          session->qemu.get(), session->dest(), kVmPath, "org.freedesktop.DBus.Properties", "Get",
-          g_variant_new("(ss)", kVmIface, "Name"), G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
-          t, cancellable_, &raw));
-      if (name)
-        break;
-      err.reset(raw);
-      raw = nullptr;
-      const bool not_yet = g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
-                           g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
-                           g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE);
-      if (!config_.qmp.empty() && not_yet && !stopping_ && g_get_monotonic_time() < retry_until) {
-        pause(20);
-        continue;
-      }
-      break;
-    }
-    if (!name) {
-      *error = "the peer on " + where + " is not a QEMU D-Bus display: " + error_text(err);
-      return false;
-    }
-    GVariant *inner;
-    g_variant_get(name.get(), "(v)", &inner);
-    GVariantPtr inner_owned(inner);
-    session->vm_name = g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING)
-                           ? g_variant_get_string(inner, nullptr)
-                           : "?";
-  }
-
-  /* The console must exist and be graphical. */
-  GCharPtr console_path(g_strdup_printf("/org/qemu/Display1/Console_%u", config_.console));
-  {
-    GVariantPtr type(g_dbus_connection_call_sync(
-        session->qemu.get(), session->dest(), console_path.get(),
-        "org.freedesktop.DBus.Properties", "Get", g_variant_new("(ss)", kConsoleIface, "Type"),
-        G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, t, cancellable_, &raw));
-    if (!type) {
-      err.reset(raw);
-      std::vector<std::string> ids;
-      GVariantPtr all(g_dbus_connection_call_sync(
-          session->qemu.get(), session->dest(), kVmPath, "org.freedesktop.DBus.Properties", "Get",
-          g_variant_new("(ss)", kVmIface, "ConsoleIDs"), G_VARIANT_TYPE("(v)"),
-          G_DBUS_CALL_FLAGS_NONE, t, cancellable_, nullptr));
-      if (all) {
-        GVariant *inner;
-        g_variant_get(all.get(), "(v)", &inner);
-        GVariantPtr inner_owned(inner);
-        if (g_variant_is_of_type(inner, G_VARIANT_TYPE("au"))) {
-          gsize n = 0;
-          const guint32 *v = static_cast<const guint32 *>(g_variant_get_fixed_array(inner, &n, sizeof(guint32)));
-          for (gsize i = 0; i < n; i++)
-            ids.push_back(std::to_string(v[i]));
-        }
-      }
-      std::string list;
-      for (const std::string &id : ids)
-        list += (list.empty() ? "" : ", ") + id;
-      *error = "VM '" + session->vm_name + "' has no console " + std::to_string(config_.console) +
-               " (consoles: " + (list.empty() ? "none" : list) + "): " + error_text(err);
-      *fatal = true;
-      return false;
-    }
-    GVariant *inner;
-    g_variant_get(type.get(), "(v)", &inner);
-    GVariantPtr inner_owned(inner);
-    const char *kind = g_variant_is_of_type(inner, G_VARIANT_TYPE_STRING)
-                           ? g_variant_get_string(inner, nullptr)
-                           : "";
-    if (!g_str_equal(kind, "Graphic")) {
-      *error = "console " + std::to_string(config_.console) + " of VM '" + session->vm_name +
-               "' is a " + (kind[0] ? kind : "non-graphic") +
-               " console, not a graphic one; pick another with the console property";
-      *fatal = true;
-      return false;
-    }
-  }
-
-  /* RegisterListener: QEMU replies, then runs the server side of a D-Bus
-   * handshake on the socket we passed, blocking its main loop meanwhile. */
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-    *error = std::string("socketpair() failed: ") + g_strerror(errno);
+  QemuBusResult r = open_qemu(*session, wait, &where);
+  if (r.ok())
+    r = qemu_read_vm_name(session->qemu.get(), session->dest(), !config_.qmp.empty(), where, wait,
+                          &session->vm_name);
+  if (r.ok())
+    r = qemu_check_console(session->qemu.get(), session->dest(), config_.console,
+                           session->vm_name, wait);
+  if (r.ok())
+    r = qemu_register_listener(session->qemu.get(), session->dest(), config_.console,
+                               session->vm_name, wait, &session->listener);
+  if (r.ok())
+    r = export_listener(*session);
+  if (!r.ok()) {
+    *error = r.message;
+    *fatal = is_fatal(r.code);
     return false;
   }
-  UniqueFd ours(pair[0]), theirs(pair[1]);
-  GObjectPtr<GUnixFDList> fds(g_unix_fd_list_new());
-  if (g_unix_fd_list_append(fds.get(), theirs.get(), &raw) < 0) {
-    err.reset(raw);
-    *error = "cannot pass the listener socket: " + error_text(err);
-    return false;
-  }
-  theirs.reset();
-  GVariantPtr reg(g_dbus_connection_call_with_unix_fd_list_sync(
-      session->qemu.get(), session->dest(), console_path.get(), kConsoleIface,
-      "RegisterListener", g_variant_new("(h)", 0), nullptr, G_DBUS_CALL_FLAGS_NONE, t, fds.get(),
-      nullptr, cancellable_, &raw));
-  if (!reg) {
-    err.reset(raw);
-    *error = "RegisterListener on console " + std::to_string(config_.console) + " of VM '" +
-             session->vm_name + "' failed: " + error_text(err);
-    return false;
-  }
-  GSocket *sock = g_socket_new_from_fd(ours.get(), &raw);
-  if (!sock) {
-    err.reset(raw);
-    *error = "cannot use the listener socket: " + error_text(err);
-    return false;
-  }
-  ours.release();
-  GObjectPtr<GSocket> sock_owner(sock);
-  GObjectPtr<GSocketConnection> stream(g_socket_connection_factory_create_connection(sock));
-  GObjectPtr<GAsyncResult> res(await_async(
-      context_, cancellable_, t,
-      [&](GCancellable *c, GAsyncReadyCallback cb, gpointer d) {
-        g_dbus_connection_new(G_IO_STREAM(stream.get()), nullptr,
-                              GDBusConnectionFlags(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                   G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING),
-                              nullptr, c, cb, d);
-      },
-      &timed_out));
-  session->listener.reset(g_dbus_connection_new_finish(res.get(), &raw));
-  if (!session->listener) {
-    err.reset(raw);
-    *error = timed_out ? "QEMU did not complete the listener handshake in time"
-                       : "listener handshake with QEMU failed: " + error_text(err);
-    return false;
-  }
-
-  static const GDBusInterfaceVTable vtable = {Session::handle_method, Session::on_get_property,
-                                              nullptr, {nullptr}};
-  GDBusNodeInfo *node = listener_node_info();
-  session->reg_listener = g_dbus_connection_register_object(
-      session->listener.get(), kListenerPath, g_dbus_node_info_lookup_interface(node, kListenerIface),
-      &vtable, session.get(), nullptr, &raw);
-  if (session->reg_listener)
-    session->reg_map = g_dbus_connection_register_object(
-        session->listener.get(), kListenerPath, g_dbus_node_info_lookup_interface(node, kMapIface),
-        &vtable, session.get(), nullptr, &raw);
-  if (!session->reg_listener || !session->reg_map) {
-    err.reset(raw);
-    *error = "cannot export the listener: " + error_text(err);
-    return false;
-  }
-  session->closed_listener = g_signal_connect(session->listener.get(), "closed",
-                                              G_CALLBACK(Session::on_closed), session.get());
-  session->closed_qemu = g_signal_connect(session->qemu.get(), "closed",
-                                          G_CALLBACK(Session::on_closed), session.get());
-  auto fast = std::make_unique<FastPath>(store_, context_);
-  session->fast = fast.get();
-  /* GDBus owns it from here and frees it once the filter cannot run any more. */
-  session->filter = g_dbus_connection_add_filter(
-      session->listener.get(), FastPath::filter, fast.release(),
-      [](gpointer p) { std::unique_ptr<FastPath> owned(static_cast<FastPath *>(p)); });
-  g_dbus_connection_start_message_processing(session->listener.get());
-
   log_(LogLevel::Info, "listening to console " + std::to_string(config_.console) + " of VM '" +
                            session->vm_name + "' on " + where);
   session_ = std::move(session);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "frame-store.h"
+#include "qemu-bus.h"
 
 #include <gio/gio.h>
 
@@ -57,6 +58,8 @@ class DisplayClient {
  private:
   void thread_main();
   bool connect_once(std::string *error, bool *fatal);
+  QemuBusResult open_qemu(Session &session, const QemuBusWait &wait, std::string *where);
+  QemuBusResult export_listener(Session &session);
   void serve();
   void drain_fast_logs();
   void pause(int ms);

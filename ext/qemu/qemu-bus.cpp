@@ -57,13 +57,17 @@ GAsyncResult *await_async(const QemuBusWait &wait,
       },
       &td, nullptr);
   g_source_attach(timer, wait.context);
-  gulong handler = g_cancellable_connect(
-      wait.cancellable,
-      G_CALLBACK(+[](GCancellable *, gpointer c) { g_cancellable_cancel(G_CANCELLABLE(c)); }),
-      op.get(), nullptr);
+  const gulong handler =
+      wait.cancellable
+          ? g_cancellable_connect(
+                wait.cancellable,
+                G_CALLBACK(+[](GCancellable *, gpointer c) { g_cancellable_cancel(G_CANCELLABLE(c)); }),
+                op.get(), nullptr)
+          : 0;
   while (!result)
     g_main_context_iteration(wait.context, TRUE);
-  g_cancellable_disconnect(wait.cancellable, handler);
+  if (handler)
+    g_cancellable_disconnect(wait.cancellable, handler);
   g_source_destroy(timer);
   g_source_unref(timer);
   *timed_out = expired;

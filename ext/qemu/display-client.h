@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include "display-log.h"
 #include "frame-store.h"
 #include "qemu-bus.h"
 
@@ -37,9 +38,6 @@ struct DisplayClientConfig {
   int retry_ms = 250;    /* pause between reconnection attempts */
 };
 
-enum class LogLevel { Debug, Info, Warning };
-using DisplayLogger = std::function<void(LogLevel, const std::string &)>;
-
 class DisplayClient {
  public:
   DisplayClient(DisplayClientConfig config, std::shared_ptr<FrameStore> store, DisplayLogger log);
@@ -53,7 +51,6 @@ class DisplayClient {
 
   /* Opaque D-Bus state; public only so the C callbacks can reach it. */
   struct Session;
-  struct FastPath;
 
  private:
   void thread_main();

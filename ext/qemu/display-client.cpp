@@ -1,11 +1,20 @@
 /* gst-vmdisplay: the D-Bus side of qemudbussrc. */
 #include "display-client.h"
 
+#include "qemu-bus.h"
 #include "qemu-listener.h"
+
+#include <gio/gio.h>
+
+#include <atomic>
+#include <thread>
 
 namespace vmd {
 
-struct DisplayClient::Session {
+namespace {
+
+/* One connection to QEMU and the listener it calls us on. */
+struct Session {
   GObjectPtr<GDBusConnection> qemu;      /* bus or p2p connection to QEMU */
   GObjectPtr<GDBusConnection> listener;  /* private connection QEMU calls us on */
   std::unique_ptr<QemuListener> exported; /* our object on `listener` */
@@ -35,20 +44,57 @@ struct DisplayClient::Session {
   }
 };
 
+/* Which failures no retry can cure: the stream ends even with reconnect. */
+bool is_fatal(QemuBusError code) {
+  return code == QemuBusError::NoBus || code == QemuBusError::NoSuchConsole ||
+         code == QemuBusError::NotGraphic;
+}
+
+}  // namespace
+
+/* Everything the thread owns; the public class only starts and stops it. */
+struct DisplayClient::Impl {
+  Impl(DisplayClientConfig config, std::shared_ptr<FrameStore> store, DisplayLogger log)
+      : config_(std::move(config)), store_(std::move(store)), log_(std::move(log)) {}
+
+  void start();
+  void stop();
+  void thread_main();
+  bool connect_once(std::string *error, bool *fatal);
+  QemuBusResult open_qemu(Session &session, const QemuBusWait &wait, std::string *where);
+  QemuBusResult export_listener(Session &session);
+  void serve();
+  void drain_fast_logs();
+  void pause(int ms);
+
+  DisplayClientConfig config_;
+  std::shared_ptr<FrameStore> store_;
+  DisplayLogger log_;
+  std::atomic<bool> stopping_{false};
+  GMainContext *context_ = nullptr;
+  GCancellable *cancellable_ = nullptr;
+  std::unique_ptr<Session> session_;
+  std::thread thread_;
+};
+
 DisplayClient::DisplayClient(DisplayClientConfig config, std::shared_ptr<FrameStore> store,
                              DisplayLogger log)
-    : config_(std::move(config)), store_(std::move(store)), log_(std::move(log)) {}
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(store), std::move(log))) {}
 
 DisplayClient::~DisplayClient() { stop(); }
 
-void DisplayClient::start() {
+void DisplayClient::start() { impl_->start(); }
+
+void DisplayClient::stop() { impl_->stop(); }
+
+void DisplayClient::Impl::start() {
   stopping_ = false;
   context_ = g_main_context_new();
   cancellable_ = g_cancellable_new();
   thread_ = std::thread([this] { thread_main(); });
 }
 
-void DisplayClient::stop() {
+void DisplayClient::Impl::stop() {
   if (!thread_.joinable())
     return;
   stopping_ = true;
@@ -60,7 +106,7 @@ void DisplayClient::stop() {
   context_ = nullptr;
 }
 
-void DisplayClient::pause(int ms) {
+void DisplayClient::Impl::pause(int ms) {
   const int64_t until = g_get_monotonic_time() + int64_t(ms) * 1000;
   GSource *timer = g_timeout_source_new(guint(ms));
   g_source_set_callback(timer, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, nullptr);
@@ -71,13 +117,7 @@ void DisplayClient::pause(int ms) {
   g_source_unref(timer);
 }
 
-/* Which failures no retry can cure: the stream ends even with reconnect. */
-static bool is_fatal(QemuBusError code) {
-  return code == QemuBusError::NoBus || code == QemuBusError::NoSuchConsole ||
-         code == QemuBusError::NotGraphic;
-}
-
-QemuBusResult DisplayClient::open_qemu(Session &session, const QemuBusWait &wait,
+QemuBusResult DisplayClient::Impl::open_qemu(Session &session, const QemuBusWait &wait,
                                        std::string *where) {
   if (!config_.qmp.empty())
     return qemu_p2p_open(config_.qmp, wait, &session.qemu, where);
@@ -87,7 +127,7 @@ QemuBusResult DisplayClient::open_qemu(Session &session, const QemuBusWait &wait
   return r;
 }
 
-QemuBusResult DisplayClient::export_listener(Session &session) {
+QemuBusResult DisplayClient::Impl::export_listener(Session &session) {
   session.closed_listener = g_signal_connect(session.listener.get(), "closed",
                                              G_CALLBACK(Session::on_closed), &session);
   session.closed_qemu = g_signal_connect(session.qemu.get(), "closed",
@@ -102,7 +142,7 @@ QemuBusResult DisplayClient::export_listener(Session &session) {
 /* One attempt, step by step: open, pick the VM, read its name (p2p has no
  * bus to search, and QEMU exports its objects a moment after the p2p
  * handshake), check the console, register and export our listener. */
-bool DisplayClient::connect_once(std::string *error, bool *fatal) {
+bool DisplayClient::Impl::connect_once(std::string *error, bool *fatal) {
   *fatal = false;
   auto session = std::make_unique<Session>();
   const QemuBusWait wait{context_, cancellable_, config_.timeout_ms};
@@ -130,7 +170,7 @@ bool DisplayClient::connect_once(std::string *error, bool *fatal) {
   return true;
 }
 
-void DisplayClient::serve() {
+void DisplayClient::Impl::serve() {
   /* Every listener call is dispatched from here; QEMU's closing of either
    * connection flags the session as lost. */
   while (!stopping_ && !session_->lost) {
@@ -140,12 +180,12 @@ void DisplayClient::serve() {
   drain_fast_logs();
 }
 
-void DisplayClient::drain_fast_logs() {
+void DisplayClient::Impl::drain_fast_logs() {
   if (session_ && session_->exported)
     session_->exported->drain_logs();
 }
 
-void DisplayClient::thread_main() {
+void DisplayClient::Impl::thread_main() {
   g_main_context_push_thread_default(context_);
   std::string last_error;
   while (!stopping_) {

@@ -330,7 +330,7 @@ QemuBusResult qemu_read_vm(GDBusConnection *conn, const char *dest, const QemuBu
   GVariantPtr name = get_property(conn, dest, kVmPath, kVmIface, "Name", wait, &err);
   if (!name || !g_variant_is_of_type(name.get(), G_VARIANT_TYPE_STRING))
     return QemuBusResult::fail(QemuBusError::NotDisplay,
-                               std::string("the peer ") + (dest ? dest : "") +
+                               std::string("the peer ") + (dest ? dest : "on the socket") +
                                    " is not a QEMU D-Bus display: " +
                                    (err ? error_text(err) : "VM.Name is not a string"));
   vm->owner = dest ? dest : "";

@@ -252,7 +252,7 @@ struct QemuListener::FastPath {
     GVariantPtr empty(body ? nullptr : g_variant_ref_sink(g_variant_new("()")));
     LogLines logs;
     Verdict v = apply_call_safely(*want, *self->store, body ? body : empty.get(),
-                                           g_dbus_message_get_unix_fd_list(message), &logs);
+                                  g_dbus_message_get_unix_fd_list(message), &logs);
     if (!(g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
       /* For ScanoutMap an error makes QEMU fall back to Scanout copies. */
       GObjectPtr<GDBusMessage> reply(

@@ -57,6 +57,7 @@ enum {
   PROP_KEYFRAME_INTERVAL,
   PROP_MAX_IN_FLIGHT,
   PROP_TIMEOUT_MS,
+  PROP_TOKEN,
 };
 
 #define FORMATS "{ BGRx, BGRA, RGBx, RGBA, NV12, I420 }"
@@ -82,6 +83,7 @@ struct Settings {
   guint keyframe_interval = kDefaultKeyframeInterval;
   guint max_in_flight = kDefaultMaxInFlight;
   guint timeout_ms = kDefaultTimeoutMs;
+  std::string token; /* empty: none; never logged */
 };
 
 /* What rides on each frame as user data while the host works on it. */
@@ -236,6 +238,14 @@ static gboolean gst_vsock_enc_start(GstVideoEncoder *enc) {
                        "/dev/virtio-ports/org.helix.frame-export"));
     return FALSE;
   }
+  if (s.token.size() > hx::kMaxTokenSize) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("The token is %zu bytes long; HXFR carries at most %u", s.token.size(),
+                       hx::kMaxTokenSize),
+                      ("set a shorter token, the same on vsockenc and helixframesrv"));
+    return FALSE;
+  }
+  config.token = s.token;
   config.timeout_ms = int(s.timeout_ms);
   config.max_in_flight = s.max_in_flight;
   /* A HELLO answer is only waited for as long as any reply. */
@@ -691,6 +701,11 @@ static void gst_vsock_enc_set_property(GObject *object, guint prop_id, const GVa
     case PROP_TIMEOUT_MS:
       s.timeout_ms = g_value_get_uint(value);
       break;
+    case PROP_TOKEN: {
+      const gchar *v = g_value_get_string(value);
+      s.token = v ? v : "";
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -723,6 +738,9 @@ static void gst_vsock_enc_get_property(GObject *object, guint prop_id, GValue *v
       break;
     case PROP_TIMEOUT_MS:
       g_value_set_uint(value, s.timeout_ms);
+      break;
+    case PROP_TOKEN:
+      g_value_set_string(value, s.token.empty() ? nullptr : s.token.c_str());
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -798,6 +816,12 @@ static void gst_vsock_enc_class_init(GstVsockEncClass *klass) {
                         "Bound in milliseconds on connecting, on each send and on each answer; "
                         "past it the frames in flight are dropped and the element reconnects",
                         10, 600000, kDefaultTimeoutMs, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TOKEN,
+      g_param_spec_string("token", "Token",
+                          "Shared secret sent in HELLO to a host that wants one (the same as "
+                          "helixframesrv's token); NULL sends none. Never logged",
+                          nullptr, rw_ready));
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_vsock_enc_change_state);
   gst_element_class_add_static_pad_template(element_class, &sink_template);

@@ -208,10 +208,11 @@ void RemoteEncoder::start_link_locked(std::unique_lock<std::mutex> &lock,
 bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why) {
   *peer = PeerInfo{hx::kVersion1, 0, hx::kDefaultMaxPayload, conn.peer()};
   if (config_.hello_timeout_ms <= 0)
-    return true;
+    return v1_peer_usable(why);
   hx::Hello h;
   h.capabilities = config_.capabilities;
   h.max_payload = config_.max_payload;
+  h.token = config_.token;
   auto bytes = hx::encode(h, 0);
   hxfr::Io io = conn.send_all(bytes.data(), bytes.size(), config_.timeout_ms, flush_fd_.get());
   if (io != hxfr::Io::Ok) {
@@ -244,18 +245,28 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
     const int64_t until = inside ? hard_deadline : hello_deadline;
     int left_ms = int(std::max<int64_t>(0, (until - now_us()) / 1000));
     if (!inside && left_ms == 0)
-      return true; /* v1 peer */
+      return v1_peer_usable(why);
     hx::Parser::Space space = parser.prepare();
     size_t got = 0;
     io = conn.recv_some(space.data, space.size, &got, left_ms, flush_fd_.get());
     if (io == hxfr::Io::Timeout && !inside)
-      return true; /* v1 peer */
+      return v1_peer_usable(why);
     if (io != hxfr::Io::Ok) {
       *why = std::string("reading the HELLO answer: ") + hxfr::io_name(io);
       return false;
     }
     parser.commit(got);
   }
+}
+
+/* A host that does not answer HELLO speaks v1: fine, unless a token is set, which such a host
+ * cannot check (frames would go to whoever listens there). */
+bool RemoteEncoder::v1_peer_usable(std::string *why) const {
+  if (config_.token.empty())
+    return true;
+  *why = "the host speaks protocol v1 (no HELLO answer), which cannot check the token: no "
+         "frames are sent to it (update the host, or unset token)";
+  return false;
 }
 
 /* One message read while waiting for the HELLO answer. True when it settles the wait (*ok:
@@ -284,7 +295,17 @@ bool RemoteEncoder::take_hello_answer(const hx::Message &msg, PeerInfo *peer, st
     return true;
   }
   if (msg.header.type == hx::MsgType::kError) {
-    *ok = true; /* the earliest Helix host answers unknown types with ERROR: v1 */
+    hx::Error err;
+    hx::decode(msg.header, msg.view(), &err);
+    if (err.code == hx::error_code::kUnauthorized) {
+      *why = config_.token.empty()
+                 ? "the host wants a token (ERROR -7): set vsockenc's token to helixframesrv's"
+                 : "the host refused the token (ERROR -7): set the same token as "
+                   "helixframesrv's";
+      *ok = false;
+      return true;
+    }
+    *ok = v1_peer_usable(why); /* the earliest Helix host answers unknown types with ERROR */
     return true;
   }
   if (on_note_)

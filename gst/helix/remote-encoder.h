@@ -50,6 +50,9 @@ struct RemoteEncoderConfig {
   /* Capabilities offered in HELLO. */
   uint32_t capabilities = vmd::hxfr::cap::kPixelUpload | vmd::hxfr::cap::kResourceId |
                           vmd::hxfr::cap::kExtraFormats | vmd::hxfr::cap::kOneReplyPerFrame;
+  /* Shared secret sent in HELLO (empty: none). With one, a host that cannot check it (a v1
+   * host) is not used. Never put in a log line or a reason. */
+  std::string token;
   /* How long to wait for HELLO_RESP; 0 skips HELLO (a pure v1 client). */
   int hello_timeout_ms = vmd::hxfr::kHelloTimeoutMs;
   /* Reconnect backoff after a failure: first delay, doubled per failure up to the maximum. */
@@ -169,6 +172,7 @@ class RemoteEncoder {
   void start_link_locked(std::unique_lock<std::mutex> &lock, std::shared_ptr<Link> link);
   bool hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why);
   bool take_hello_answer(const hxfr::Message &msg, PeerInfo *peer, std::string *why, bool *ok);
+  bool v1_peer_usable(std::string *why) const;
   void fail_link_locked(const std::shared_ptr<Link> &link, const std::string &why);
   void join_reader(std::unique_lock<std::mutex> &lock);
   /* Why the reader ends, and whether that is reported as a lost connection. */

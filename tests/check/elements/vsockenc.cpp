@@ -102,6 +102,7 @@ class ScriptedHost {
     guint32 random_seed = 0;
     uint32_t hello_max_payload = hx::kDefaultMaxPayload; /* announced in HELLO_RESP */
     bool never_answer_frames = false; /* answer HELLO, read every request, answer none */
+    bool hello_unauthorized = false;  /* answer HELLO with ERROR -7, like a host wanting a token */
   };
   /* A pts no test frame has: what a late answer to a request from an earlier connection
    * looks like. */
@@ -137,6 +138,10 @@ class ScriptedHost {
   uint16_t tcp_port() { return listener_->bound_tcp_port(); }
   int hellos() { return hellos_; }
   uint32_t hello_max_payload() { return hello_max_payload_; }
+  std::string hello_token() {
+    std::lock_guard<std::mutex> g(lock_);
+    return hello_token_;
+  }
 
  private:
   void run() {
@@ -277,6 +282,17 @@ class ScriptedHost {
         hx::Hello h;
         fail_unless(hx::decode(m.header, m.view(), &h) == hx::Status::kOk);
         hello_max_payload_ = h.max_payload;
+        {
+          std::lock_guard<std::mutex> g(lock_);
+          hello_token_ = h.token;
+        }
+        if (behaviour_.hello_unauthorized) {
+          hx::Error e;
+          e.code = hx::error_code::kUnauthorized;
+          e.message = "wrong token";
+          send(conn, hx::encode(e, 1));
+          break;
+        }
         if (behaviour_.stale_before_hello)
           send_answer(conn, kStalePts, false);
         if (behaviour_.hello_error) {
@@ -350,6 +366,7 @@ class ScriptedHost {
   std::atomic<int> connections_{0};
   std::atomic<int> hellos_{0};
   std::atomic<uint32_t> hello_max_payload_{0};
+  std::string hello_token_;
 };
 
 std::string make_socket_path() {
@@ -1243,6 +1260,105 @@ GST_START_TEST(test_slice_type_of_pieces) {
 }
 GST_END_TEST;
 
+/* The token property goes into HELLO byte for byte, and frames flow as without one. */
+GST_START_TEST(test_token_sent) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost host(path, {});
+    const std::string token = "s3cr\xc3\xa9t, with spaces & more";
+    GstHarness *h = make_harness(path, "token=\"" + token + "\"");
+    fail_unless_equals_int(gst_harness_push(h, make_frame(h, 0)), GST_FLOW_OK);
+    GstBuffer *b = pull_within(h, 3000);
+    fail_unless(b != nullptr, "no output with a token set");
+    gst_buffer_unref(b);
+    fail_unless(host.hello_token() == token, "HELLO carried '%s'", host.hello_token().c_str());
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A host that answers HELLO with ERROR -7: one warning that says the token was refused and
+ * what to do, no frame sent, and reconnection attempts as after any failed connection. */
+GST_START_TEST(test_token_refused) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.hello_unauthorized = true;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "token=wrong timeout-ms=200");
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    for (int i = 0; i < 20; i++) {
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+      g_usleep(20000);
+    }
+    auto warnings = bus_warnings(bus);
+    fail_unless_equals_int(int(warnings.size()), 1);
+    fail_unless(warnings[0].first.find("the host refused the token (ERROR -7): set the same "
+                                       "token as helixframesrv's") != std::string::npos,
+                "%s", warnings[0].first.c_str());
+    fail_unless(warnings[0].first.find("wrong") == std::string::npos, "token in a warning");
+    fail_unless(host.hellos() >= 2, "no reconnection attempt (%d HELLOs)", host.hellos());
+    fail_unless_equals_int(int(host.frames().size()), 0);
+    fail_unless(gst_harness_try_pull(h) == nullptr);
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* With a token, a v1 host (no HELLO answer) is not used: it cannot check the token. */
+GST_START_TEST(test_token_v1_host_refused) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.answer_hello = false;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "token=secret timeout-ms=100");
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    for (int i = 0; i < 5; i++)
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+    auto warnings = bus_warnings(bus);
+    fail_unless_equals_int(int(warnings.size()), 1);
+    fail_unless(warnings[0].first.find("cannot check the token") != std::string::npos, "%s",
+                warnings[0].first.c_str());
+    fail_unless_equals_int(int(host.frames().size()), 0);
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A token longer than HXFR carries fails at start with an error that says so. */
+GST_START_TEST(test_token_too_long) {
+  GstElement *e = gst_element_factory_make("vsockenc", nullptr);
+  fail_unless(e != nullptr);
+  std::string token(hx::kMaxTokenSize + 1, 'x');
+  g_object_set(e, "address", "unix:///nonexistent/hxfr.sock", "token", token.c_str(), nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  fail_unless_equals_int(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  fail_unless(m != nullptr);
+  GError *err = nullptr;
+  gst_message_parse_error(m, &err, nullptr);
+  fail_unless(strstr(err->message, "at most 128") != nullptr, "%s", err->message);
+  fail_unless(strstr(err->message, "xxxx") == nullptr, "token in the error");
+  g_clear_error(&err);
+  gst_message_unref(m);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_element_set_bus(e, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+}
+GST_END_TEST;
+
 /* An address that cannot be parsed fails at start with an error that says why. */
 GST_START_TEST(test_bad_address) {
   GstElement *e = gst_element_factory_make("vsockenc", nullptr);
@@ -1353,6 +1469,10 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_no_host);
   tcase_add_test(tc, test_listen_queue_full);
   tcase_add_test(tc, test_slice_type_of_pieces);
+  tcase_add_test(tc, test_token_sent);
+  tcase_add_test(tc, test_token_refused);
+  tcase_add_test(tc, test_token_v1_host_refused);
+  tcase_add_test(tc, test_token_too_long);
   tcase_add_test(tc, test_bad_address);
   tcase_add_test(tc, test_find_render_node);
   tcase_add_test(tc, test_virtgpu_open_refuses);

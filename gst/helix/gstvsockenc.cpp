@@ -488,6 +488,24 @@ static uint32_t lookup_resource_id(GstVsockEnc *self, GstBuffer *buf, const Sett
 
 enum class Submitted { kOk, kFlushing, kError };
 
+/* A frame the host's max_payload cannot take: dropped, with a warning once per size. */
+static void drop_oversized(GstVsockEnc *self, uint64_t id, const GstVideoInfo *info,
+                           size_t bytes, const vmd::PeerInfo &peer) {
+  GstVsockEncPrivate *priv = self->priv;
+  if (priv->told_over_limit != bytes) { /* once per size, not once per frame */
+    priv->told_over_limit = bytes;
+    GST_ELEMENT_WARNING(self, STREAM, ENCODE, ("Frames are too large for the host"),
+                        ("a %dx%d %s frame is %zu bytes with its request; the host (%s) "
+                         "accepts at most %u bytes a message, so these frames are dropped: "
+                         "send NV12 (half the bytes of BGRx), a smaller size, or raise the "
+                         "host's max-payload",
+                         GST_VIDEO_INFO_WIDTH(info), GST_VIDEO_INFO_HEIGHT(info),
+                         gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(info)),
+                         bytes + hx::kFrameRequestSize, peer.peer.c_str(), peer.max_payload));
+  }
+  priv->remote->drop(id, "frame of " + std::to_string(bytes) + " bytes is over the host's limit");
+}
+
 /* Runs without the stream lock. */
 static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstBuffer *buf,
                               const GstVideoInfo *info, bool force_keyframe) {
@@ -554,18 +572,7 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
   size_t bytes = layout_pixels(&vf, fourcc, &m, &priv->scratch, &iov);
   if (bytes + hx::kFrameRequestSize > peer.max_payload) {
     gst_video_frame_unmap(&vf);
-    if (priv->told_over_limit != bytes) { /* once per size, not once per frame */
-      priv->told_over_limit = bytes;
-      GST_ELEMENT_WARNING(self, STREAM, ENCODE, ("Frames are too large for the host"),
-                          ("a %dx%d %s frame is %zu bytes with its request; the host (%s) "
-                           "accepts at most %u bytes a message, so these frames are dropped: "
-                           "send NV12 (half the bytes of BGRx), a smaller size, or raise the "
-                           "host's max-payload",
-                           GST_VIDEO_INFO_WIDTH(info), GST_VIDEO_INFO_HEIGHT(info),
-                           gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(info)),
-                           bytes + hx::kFrameRequestSize, peer.peer.c_str(), peer.max_payload));
-    }
-    remote->drop(id, "frame of " + std::to_string(bytes) + " bytes is over the host's limit");
+    drop_oversized(self, id, info, bytes, peer);
     return Submitted::kOk;
   }
   remote->submit(id, m, iov.data(), int(iov.size()), bytes);

@@ -193,7 +193,8 @@ static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r) {
   auto *task = static_cast<FrameTask *>(gst_video_codec_frame_get_user_data(frame));
   if (r.dropped) {
     priv->dropped++;
-    GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped: %s", r.id, r.reason.c_str());
+    GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped (%s): %s", r.id,
+                    vmd::drop_cause_name(r.cause), r.reason.c_str());
     gst_buffer_replace(&frame->output_buffer, nullptr);
   } else {
     frame->output_buffer = output_buffer(r.data);

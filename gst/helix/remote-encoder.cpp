@@ -50,6 +50,26 @@ std::string caps_text(const PeerInfo &p) {
 
 }  // namespace
 
+const char *drop_cause_name(DropCause cause) {
+  switch (cause) {
+    case DropCause::kNone:
+      return "none";
+    case DropCause::kNotSent:
+      return "not-sent";
+    case DropCause::kTimeout:
+      return "timeout";
+    case DropCause::kClosed:
+      return "closed";
+    case DropCause::kHostError:
+      return "host-error";
+    case DropCause::kNoData:
+      return "no-data";
+    case DropCause::kSkippedByHost:
+      return "skipped-by-host";
+  }
+  return "unknown";
+}
+
 RemoteEncoder::RemoteEncoder(RemoteEncoderConfig config, ResultFn on_result, LinkFn on_link,
                              NoteFn on_note)
     : config_(std::move(config)),
@@ -416,6 +436,7 @@ void RemoteEncoder::drop(uint64_t id, const std::string &reason) {
     EncodeResult r;
     r.id = id;
     r.dropped = true;
+    r.cause = DropCause::kNotSent;
     r.reason = reason;
     on_result_(std::move(r));
     return;
@@ -487,13 +508,13 @@ void RemoteEncoder::deliver_front_locked(std::unique_lock<std::mutex> &lock) {
     if (n == 0)
       return;
     std::vector<EncodeResult> out;
-    take_drops_locked(n, [](const Pending &) { return std::string("connection closed"); },
-                      &out);
+    take_drops_locked(n, DropCause::kClosed,
+                      [](const Pending &) { return std::string("connection closed"); }, &out);
     hand_out_locked(lock, &out);
   }
 }
 
-size_t RemoteEncoder::take_drops_locked(size_t count, const LostWhy &lost_why,
+size_t RemoteEncoder::take_drops_locked(size_t count, DropCause cause, const LostWhy &lost_why,
                                         std::vector<EncodeResult> *out) {
   size_t lost = 0;
   for (size_t i = 0; i < count && !pending_.empty(); i++) {
@@ -504,8 +525,10 @@ size_t RemoteEncoder::take_drops_locked(size_t count, const LostWhy &lost_why,
     d.dropped = true;
     d.used_resource_id = p.resource_id;
     if (p.skip) {
+      d.cause = DropCause::kNotSent;
       d.reason = std::move(p.reason);
     } else {
+      d.cause = cause;
       d.reason = lost_why(p);
       lost++;
     }
@@ -557,6 +580,7 @@ bool RemoteEncoder::reader_wait_ms(const std::shared_ptr<Link> &link, unsigned u
     return true;
   int64_t left = (pending_.front().deadline_us - now_us()) / 1000;
   if (left < 0) {
+    end->cause = DropCause::kTimeout;
     end->why = "no reply from the host encoder within " + std::to_string(config_.timeout_ms) +
                " ms";
     if (unmatched)
@@ -619,14 +643,17 @@ bool RemoteEncoder::decode_answer(hx::Message &&msg, EncodeResult *r, int64_t *p
     const int slice = h264_first_slice_type_of_pieces(r->data.nals);
     r->keyframe = resp.is_keyframe && (slice == 0 || slice == 5);
     r->dropped = r->data.empty();
-    if (r->dropped)
+    if (r->dropped) {
+      r->cause = DropCause::kNoData;
       r->reason = "the host returned no data for this frame";
+    }
     return true;
   }
   if (msg.header.type == hx::MsgType::kError) {
     hx::Error err;
     hx::decode(msg.header, msg.view(), &err);
     r->dropped = true;
+    r->cause = DropCause::kHostError;
     r->error_code = err.code;
     r->reason = "host error " + std::to_string(err.code) + ": " + err.message;
     return true;
@@ -678,7 +705,7 @@ void RemoteEncoder::match_answer(const std::shared_ptr<Link> &link, hx::Message 
   std::vector<EncodeResult> out;
   out.reserve(match + 1);
   const size_t lost = take_drops_locked(
-      match,
+      match, DropCause::kSkippedByHost,
       [answer_pts](const Pending &p) {
         return "the host answered a later frame (pts " + std::to_string(answer_pts) +
                ") before this one (pts " + std::to_string(p.pts_ns) + "): lost";
@@ -700,15 +727,18 @@ void RemoteEncoder::finish_reader(const std::shared_ptr<Link> &link, ReaderEnd e
   std::unique_lock<std::mutex> lock(lock_);
   bool was_live = link_ == link;
   fail_link_locked(link, end.why);
-  if (!was_live && !link->failure.empty())
+  if (!was_live && !link->failure.empty()) {
     end.why = link->failure; /* closed by someone else: their reason names the frames' loss */
+    end.cause = DropCause::kClosed;
+  }
   if (was_live && end.report && !flushing_)
     lost_reported_ = true;
   else
     end.report = false;
   while (!pending_.empty()) {
     std::vector<EncodeResult> out;
-    take_drops_locked(pending_.size(), [&end](const Pending &) { return end.why; }, &out);
+    take_drops_locked(pending_.size(), end.cause, [&end](const Pending &) { return end.why; },
+                      &out);
     hand_out_locked(lock, &out);
   }
   cond_.notify_all();

@@ -63,10 +63,26 @@ struct RemoteEncoderConfig {
   uint32_t max_payload = vmd::hxfr::kDefaultMaxPayload;
 };
 
+/* Why a frame has no output (EncodeResult::cause), as a value: callers decide on it, the
+ * reason text is only for logs. */
+enum class DropCause {
+  kNone,          /* not dropped */
+  kNotSent,       /* given up before it was sent: drop() (not connected, over the host's
+                     max_payload, no pixels ...) */
+  kTimeout,       /* no answer within timeout_ms: the connection is then closed */
+  kClosed,        /* the connection ended with it in flight (closed or broken by the host, a
+                     malformed answer, a failed send, reset() or stop()) */
+  kHostError,     /* the host answered ERROR (error_code says which) */
+  kNoData,        /* the host answered with an empty FRAME_RESPONSE */
+  kSkippedByHost, /* the host answered a later frame first, so this one is lost */
+};
+const char *drop_cause_name(DropCause cause); /* "timeout", "closed", ... */
+
 /* What the host answered for one request (or why there is no answer). */
 struct EncodeResult {
   uint64_t id = 0;
   bool dropped = false;     /* no output: timeout, disconnect, not connected, or ERROR */
+  DropCause cause = DropCause::kNone;
   bool keyframe = false;
   int32_t error_code = 0;   /* the host's ERROR code when it answered ERROR */
   bool used_resource_id = false;
@@ -179,6 +195,7 @@ class RemoteEncoder {
   struct ReaderEnd {
     std::string why;
     bool report = true;
+    DropCause cause = DropCause::kClosed; /* of the frames still in flight */
   };
   /* The reason a frame in flight taken off the queue unanswered is lost. */
   using LostWhy = std::function<std::string(const Pending &)>;
@@ -199,7 +216,7 @@ class RemoteEncoder {
   /* Drop reports: takes the first count entries off pending_ (a skipped frame keeps its own
    * reason, a frame in flight gets lost_why's) and returns how many were in flight; then
    * hands results out in order without the lock. */
-  size_t take_drops_locked(size_t count, const LostWhy &lost_why,
+  size_t take_drops_locked(size_t count, DropCause cause, const LostWhy &lost_why,
                            std::vector<EncodeResult> *out);
   void hand_out_locked(std::unique_lock<std::mutex> &lock, std::vector<EncodeResult> *out);
   void deliver_front_locked(std::unique_lock<std::mutex> &lock);

@@ -764,6 +764,88 @@ GST_START_TEST(test_max_payload_enforced) {
 }
 GST_END_TEST;
 
+/* Each way a frame can be lost is reported as its DropCause value (callers decide on it, never
+ * on the reason text): answered, ERROR, skipped by the host, no answer in time, connection
+ * reset with the frame in flight, and given up before sending. */
+GST_START_TEST(test_drop_causes) {
+  std::string path = make_socket_path();
+  struct Case {
+    const char *what;
+    ScriptedHost::Behaviour behaviour;
+    int frames;
+    bool reset_after_submit;
+    std::vector<vmd::DropCause> want;
+  };
+  ScriptedHost::Behaviour normal, error, skip, silent;
+  error.error_frame = 0;
+  skip.skip_frame = 0;
+  silent.never_answer_frames = true;
+  const std::vector<Case> cases = {
+      {"answered", normal, 1, false, {vmd::DropCause::kNone}},
+      {"ERROR", error, 1, false, {vmd::DropCause::kHostError}},
+      {"skipped", skip, 2, false, {vmd::DropCause::kSkippedByHost, vmd::DropCause::kNone}},
+      {"silent", silent, 1, false, {vmd::DropCause::kTimeout}},
+      {"reset", silent, 1, true, {vmd::DropCause::kClosed}},
+  };
+  for (const Case &c : cases) {
+    ScriptedHost host(path, c.behaviour);
+    vmd::RemoteEncoderConfig config;
+    std::string error_text;
+    fail_unless(hx::parse_address("unix://" + path, false, &config.address, &error_text));
+    config.timeout_ms = 300;
+    std::mutex lock;
+    std::vector<vmd::EncodeResult> results;
+    {
+      vmd::RemoteEncoder remote(
+          config,
+          [&](vmd::EncodeResult &&r) {
+            std::lock_guard<std::mutex> g(lock);
+            results.push_back(std::move(r));
+          },
+          [](bool, const std::string &) {});
+      vmd::PeerInfo peer;
+      fail_unless(bool(remote.ensure_connected(&peer, &error_text)), "%s", error_text.c_str());
+      for (int i = 0; i < c.frames; i++) {
+        hx::FrameRequest m;
+        m.resource_id = 9;
+        m.width = kW;
+        m.height = kH;
+        m.format = hx::format::kXR24;
+        m.stride = kW * 4;
+        m.pts_ns = 1000 + i;
+        remote.submit(uint64_t(i), m, nullptr, 0, 0);
+      }
+      if (c.reset_after_submit)
+        remote.reset("test reset");
+      fail_unless(wait_until(
+                      [&] {
+                        std::lock_guard<std::mutex> g(lock);
+                        return results.size() >= size_t(c.frames);
+                      },
+                      3000),
+                  "%s: no result", c.what);
+      remote.drop(99, "given up by the caller");
+      fail_unless(wait_until(
+          [&] {
+            std::lock_guard<std::mutex> g(lock);
+            return results.size() > size_t(c.frames);
+          },
+          3000));
+      remote.stop();
+    }
+    fail_unless_equals_int(results.size(), c.frames + 1);
+    for (int i = 0; i < c.frames; i++)
+      fail_unless(results[size_t(i)].cause == c.want[size_t(i)], "%s: frame %d dropped as %s (%s)",
+                  c.what, i, vmd::drop_cause_name(results[size_t(i)].cause),
+                  results[size_t(i)].reason.c_str());
+    fail_unless(results.back().cause == vmd::DropCause::kNotSent, "%s: drop() gave %s", c.what,
+                vmd::drop_cause_name(results.back().cause));
+    unlink(path.c_str());
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
 /* A force-key-unit event and keyframe-interval both set force_keyframe on the wire. */
 GST_START_TEST(test_force_keyframe) {
   std::string path = make_socket_path();
@@ -1457,6 +1539,7 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_skipped_answer_detected);
   tcase_add_test(tc, test_stale_answer_before_hello);
   tcase_add_test(tc, test_max_payload_enforced);
+  tcase_add_test(tc, test_drop_causes);
   tcase_add_test(tc, test_force_keyframe);
   tcase_add_test(tc, test_bitrate_config);
   tcase_add_test(tc, test_silent_host_recovers);

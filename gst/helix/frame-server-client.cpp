@@ -200,92 +200,22 @@ bool ClientSession::handle(hx::Message msg) {
   GST_LOG("client %" G_GUINT64_FORMAT ": %s, %u bytes", id_, hx::msg_type_name(h.type),
           h.payload_size);
   switch (h.type) {
-    case hx::MsgType::kHello: {
-      if (!first) {
-        /* A host treats a client that did not start with HELLO as v1 for good; v1 hosts
-         * skip the type, so we do too. */
-        GST_DEBUG("client %" G_GUINT64_FORMAT ": late HELLO ignored", id_);
-        return true;
-      }
-      hx::Hello hello;
-      if (hx::decode(h, msg.view(), &hello) != hx::Status::kOk) {
-        send_error(hx::error_code::kInvalidMsg, "invalid HELLO", 0);
-        return false;
-      }
-      if (hello.max_payload < hx::kErrorSize) {
-        /* Every fixed-size answer (ERROR is the largest) must fit. */
-        GST_WARNING("client %" G_GUINT64_FORMAT ": HELLO max_payload %u is below %u: closing",
-                    id_, hello.max_payload, hx::kErrorSize);
-        send_error(hx::error_code::kInvalidMsg,
-                   "HELLO max_payload " + std::to_string(hello.max_payload) +
-                       " is below " + std::to_string(hx::kErrorSize) +
-                       " bytes, the size of an ERROR: a client must accept at least that",
-                   0);
-        return false;
-      }
-      hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
-      version_ = r.version;
-      caps_ = r.capabilities;
-      peer_max_payload_ = hello.max_payload;
-      GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted, accepts "
-               "payloads up to %u bytes", id_, version_, caps_, peer_max_payload_);
-      return send(hx::encode(r, 0));
-    }
+    case hx::MsgType::kHello:
+      return on_hello(msg, first);
     case hx::MsgType::kPing:
-      return send(hx::encode(hx::Pong{}, h.session_id));
+      return on_ping(msg);
     case hx::MsgType::kFrameRequest:
       return handle_frame_request(std::move(msg));
     case hx::MsgType::kKeyframeRequest:
-      if (encoder_)
-        encoder_->request_keyframe();
-      if (subscriber_)
-        scanouts_->request_stream_keyframe(subscriber_->scanout());
-      return true;
-    case hx::MsgType::kConfigRequest: {
-      hx::ConfigRequest c;
-      if (hx::decode(h, msg.view(), &c) != hx::Status::kOk) {
-        send_error(hx::error_code::kInvalidMsg, "invalid CONFIG_REQ", reply_session(h.session_id));
-        return false;
-      }
-      return handle_config(c, h.session_id);
-    }
-    case hx::MsgType::kEnableScanout: {
-      hx::EnableScanout e;
-      if (hx::decode(h, msg.view(), &e) != hx::Status::kOk)
-        return false;
-      /* We cannot plug a display into the guest or change its mode. A scanout that already
-       * feeds one of our sink pads at the size asked for (0 = any) is "enabled" already;
-       * anything else is refused. */
-      hx::ScanoutResponse r;
-      r.scanout_id = e.scanout_id;
-      if (e.width == 0 && e.height == 0) {
-        r.success = scanouts_->exists(e.scanout_id);
-      } else {
-        uint32_t w = 0, h2 = 0;
-        r.success = scanouts_->current_size(e.scanout_id, &w, &h2) &&
-                    (e.width == 0 || e.width == w) && (e.height == 0 || e.height == h2);
-      }
-      GST_INFO("client %" G_GUINT64_FORMAT ": ENABLE_SCANOUT %u %ux%u: %s", id_, e.scanout_id,
-               e.width, e.height, r.success ? "already enabled at that size" : "refused");
-      r.connector = "Virtual-" + std::to_string(uint64_t(e.scanout_id) + 1);
-      return send(hx::encode(r, h.session_id));
-    }
-    case hx::MsgType::kDisableScanout: {
-      hx::DisableScanout d;
-      if (hx::decode(h, msg.view(), &d) != hx::Status::kOk)
-        return false;
-      hx::ScanoutResponse r; /* we cannot unplug the guest's display: refused */
-      r.scanout_id = d.scanout_id;
-      r.success = false;
-      r.connector = "Virtual-" + std::to_string(uint64_t(d.scanout_id) + 1);
-      return send(hx::encode(r, h.session_id));
-    }
-    case hx::MsgType::kSubscribe: {
-      hx::Subscribe sub;
-      if (hx::decode(h, msg.view(), &sub) != hx::Status::kOk)
-        return false;
-      return handle_subscribe(sub, h.session_id);
-    }
+      return on_keyframe_request();
+    case hx::MsgType::kConfigRequest:
+      return on_config(msg);
+    case hx::MsgType::kEnableScanout:
+      return on_enable_scanout(msg);
+    case hx::MsgType::kDisableScanout:
+      return on_disable_scanout(msg);
+    case hx::MsgType::kSubscribe:
+      return on_subscribe(msg);
     default:
       /* Unknown types, and host-to-client types a client should not send: skipped, as
        * Helix's host does (this is what keeps v1 and v2 peers compatible). */
@@ -293,6 +223,100 @@ bool ClientSession::handle(hx::Message msg) {
                 hx::msg_type_name(h.type), unsigned(h.type));
       return true;
   }
+}
+
+bool ClientSession::on_hello(const hx::Message &msg, bool first) {
+  if (!first) {
+    /* A host treats a client that did not start with HELLO as v1 for good; v1 hosts
+     * skip the type, so we do too. */
+    GST_DEBUG("client %" G_GUINT64_FORMAT ": late HELLO ignored", id_);
+    return true;
+  }
+  hx::Hello hello;
+  if (hx::decode(msg.header, msg.view(), &hello) != hx::Status::kOk) {
+    send_error(hx::error_code::kInvalidMsg, "invalid HELLO", 0);
+    return false;
+  }
+  if (hello.max_payload < hx::kErrorSize) {
+    /* Every fixed-size answer (ERROR is the largest) must fit. */
+    GST_WARNING("client %" G_GUINT64_FORMAT ": HELLO max_payload %u is below %u: closing",
+                id_, hello.max_payload, hx::kErrorSize);
+    send_error(hx::error_code::kInvalidMsg,
+               "HELLO max_payload " + std::to_string(hello.max_payload) +
+                   " is below " + std::to_string(hx::kErrorSize) +
+                   " bytes, the size of an ERROR: a client must accept at least that",
+               0);
+    return false;
+  }
+  hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
+  version_ = r.version;
+  caps_ = r.capabilities;
+  peer_max_payload_ = hello.max_payload;
+  GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted, accepts "
+           "payloads up to %u bytes", id_, version_, caps_, peer_max_payload_);
+  return send(hx::encode(r, 0));
+}
+
+bool ClientSession::on_ping(const hx::Message &msg) {
+  return send(hx::encode(hx::Pong{}, msg.header.session_id));
+}
+
+bool ClientSession::on_keyframe_request() {
+  if (encoder_)
+    encoder_->request_keyframe();
+  if (subscriber_)
+    scanouts_->request_stream_keyframe(subscriber_->scanout());
+  return true;
+}
+
+bool ClientSession::on_config(const hx::Message &msg) {
+  hx::ConfigRequest c;
+  if (hx::decode(msg.header, msg.view(), &c) != hx::Status::kOk) {
+    send_error(hx::error_code::kInvalidMsg, "invalid CONFIG_REQ",
+               reply_session(msg.header.session_id));
+    return false;
+  }
+  return handle_config(c, msg.header.session_id);
+}
+
+bool ClientSession::on_enable_scanout(const hx::Message &msg) {
+  hx::EnableScanout e;
+  if (hx::decode(msg.header, msg.view(), &e) != hx::Status::kOk)
+    return false;
+  /* We cannot plug a display into the guest or change its mode. A scanout that already
+   * feeds one of our sink pads at the size asked for (0 = any) is "enabled" already;
+   * anything else is refused. */
+  hx::ScanoutResponse r;
+  r.scanout_id = e.scanout_id;
+  if (e.width == 0 && e.height == 0) {
+    r.success = scanouts_->exists(e.scanout_id);
+  } else {
+    uint32_t w = 0, h2 = 0;
+    r.success = scanouts_->current_size(e.scanout_id, &w, &h2) &&
+                (e.width == 0 || e.width == w) && (e.height == 0 || e.height == h2);
+  }
+  GST_INFO("client %" G_GUINT64_FORMAT ": ENABLE_SCANOUT %u %ux%u: %s", id_, e.scanout_id,
+           e.width, e.height, r.success ? "already enabled at that size" : "refused");
+  r.connector = "Virtual-" + std::to_string(uint64_t(e.scanout_id) + 1);
+  return send(hx::encode(r, msg.header.session_id));
+}
+
+bool ClientSession::on_disable_scanout(const hx::Message &msg) {
+  hx::DisableScanout d;
+  if (hx::decode(msg.header, msg.view(), &d) != hx::Status::kOk)
+    return false;
+  hx::ScanoutResponse r; /* we cannot unplug the guest's display: refused */
+  r.scanout_id = d.scanout_id;
+  r.success = false;
+  r.connector = "Virtual-" + std::to_string(uint64_t(d.scanout_id) + 1);
+  return send(hx::encode(r, msg.header.session_id));
+}
+
+bool ClientSession::on_subscribe(const hx::Message &msg) {
+  hx::Subscribe sub;
+  if (hx::decode(msg.header, msg.view(), &sub) != hx::Status::kOk)
+    return false;
+  return handle_subscribe(sub, msg.header.session_id);
 }
 
 bool ClientSession::handle_config(const hx::ConfigRequest &c, uint16_t session) {

@@ -55,7 +55,14 @@ class ClientSession {
  private:
   void run();
   /* false: close the connection */
-  bool handle(vmd::hxfr::Message msg);
+  bool handle(vmd::hxfr::Message msg); /* dispatches to one of: */
+  bool on_hello(const vmd::hxfr::Message &msg, bool first);
+  bool on_ping(const vmd::hxfr::Message &msg);
+  bool on_keyframe_request();
+  bool on_config(const vmd::hxfr::Message &msg);
+  bool on_enable_scanout(const vmd::hxfr::Message &msg);
+  bool on_disable_scanout(const vmd::hxfr::Message &msg);
+  bool on_subscribe(const vmd::hxfr::Message &msg);
   bool handle_frame_request(vmd::hxfr::Message msg);
   bool handle_config(const vmd::hxfr::ConfigRequest &c, uint16_t session);
   bool handle_subscribe(const vmd::hxfr::Subscribe &s, uint16_t session);

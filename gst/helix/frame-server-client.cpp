@@ -1,7 +1,6 @@
 /* gst-vmdisplay: one connected HXFR client of helixframesrv. */
 #include "frame-server-client.h"
 
-#include <gst/video/video.h>
 #include <poll.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -17,65 +16,6 @@ GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
 namespace vmd::helix {
 
 namespace hx = vmd::hxfr;
-
-namespace {
-
-/* An upload's layout as GStreamer sees it: format, and each plane's offset and stride as the
- * wire defines them (docs/protocol.md, "Pixel data"). */
-struct UploadLayout {
-  GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
-  guint n_planes = 1;
-  gsize offset[GST_VIDEO_MAX_PLANES] = {};
-  gint stride[GST_VIDEO_MAX_PLANES] = {};
-};
-
-bool upload_layout(uint32_t fourcc, uint32_t height, uint32_t stride, UploadLayout *out) {
-  out->stride[0] = gint(stride);
-  switch (fourcc) {
-    case hx::format::kAR24:
-      out->format = GST_VIDEO_FORMAT_BGRA;
-      return true;
-    case hx::format::kAB24:
-      out->format = GST_VIDEO_FORMAT_RGBA;
-      return true;
-    case hx::format::kXR24:
-      out->format = GST_VIDEO_FORMAT_BGRx;
-      return true;
-    case hx::format::kXB24:
-      out->format = GST_VIDEO_FORMAT_RGBx;
-      return true;
-    case hx::format::kNV12:
-      out->format = GST_VIDEO_FORMAT_NV12;
-      out->n_planes = 2;
-      out->offset[1] = gsize(stride) * height;
-      out->stride[1] = gint(stride);
-      return true;
-    case hx::format::kYU12: {
-      out->format = GST_VIDEO_FORMAT_I420;
-      out->n_planes = 3;
-      gsize cstride = (stride + 1) / 2, cheight = (height + 1) / 2;
-      out->offset[1] = gsize(stride) * height;
-      out->stride[1] = gint(cstride);
-      out->offset[2] = out->offset[1] + cstride * cheight;
-      out->stride[2] = gint(cstride);
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-std::string fourcc_text(uint32_t f) {
-  char s[5];
-  for (int i = 0; i < 4; i++) {
-    char c = char((f >> (8 * i)) & 0xff);
-    s[i] = g_ascii_isprint(c) ? c : '?';
-  }
-  s[4] = 0;
-  return s;
-}
-
-}  // namespace
 
 ClientSession::ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn,
                              EncoderChoice encoder, uint32_t max_payload,
@@ -456,86 +396,48 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
     send_error(hx::error_code::kInvalidMsg, "invalid FRAME_REQUEST", session);
     return false;
   }
-
-  GstBuffer *buffer = nullptr;
-  GstVideoInfo info;
-  if (req.pixels.size) {
-    UploadLayout layout;
-    uint32_t format = req.format;
-    /* XR24, XB24 and YU12 only for clients granted EXTRA_FORMATS: to anyone
-     * else they are unknown formats, as they are to Helix's host. */
-    const bool extra = format == hx::format::kXR24 || format == hx::format::kXB24 ||
-                       format == hx::format::kYU12;
-    bool known = (!extra || has_cap(hx::cap::kExtraFormats)) &&
-                 upload_layout(format, req.height, req.stride, &layout);
-    if (!known && version_ < 2) {
-      /* Helix's host encodes any format it does not know as AR24. */
-      format = hx::format::kAR24;
-      known = upload_layout(format, req.height, req.stride, &layout);
-      std::optional<uint64_t> need =
-          hx::pixel_bytes_needed(format, req.width, req.height, req.stride);
-      if (!need || req.pixels.size < *need)
-        known = false;
-    }
-    if (!known) {
-      GST_WARNING("client %" G_GUINT64_FORMAT
-                  ": pixel format %s (0x%08x) unknown or too "
-                  "few bytes: closing",
-                  id_, fourcc_text(req.format).c_str(), req.format);
-      send_error(hx::error_code::kInvalidMsg,
-                 "unsupported pixel format " + fourcc_text(req.format) +
-                     " (use AR24, AB24, NV12, or with EXTRA_FORMATS XR24, XB24, YU12)",
-                 session);
-      return false;
-    }
-    gst_video_info_set_format(&info, layout.format, req.width, req.height);
-    /* Zero copy: the buffer wraps the received payload and owns it from here. */
-    auto *holder = new hx::Payload(std::move(msg.payload));
-    buffer = gst_buffer_new_wrapped_full(
-        GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(req.pixels.data), req.pixels.size, 0,
-        req.pixels.size, holder, [](gpointer p) { delete static_cast<hx::Payload *>(p); });
-    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, layout.format, req.width,
-                                   req.height, layout.n_planes, layout.offset, layout.stride);
-  } else {
-    /* Resource ID / scanout: Helix's host encodes its own copy of scanout 0 whatever the
-     * resource ID says; v2 peers name the scanout in session_id. */
-    uint32_t scanout = version_ >= 2 ? msg.header.session_id : 0;
-    GstSample *sample = scanouts_->latest(scanout);
-    if (!sample && !scanouts_->exists(scanout))
-      return send_error(hx::error_code::kResourceNotFound,
-                        "no scanout " + std::to_string(scanout) + " (no sink pad sink_" +
-                            std::to_string(scanout) +
-                            ": never requested, or released); upload pixels instead",
-                        session);
-    if (!sample)
-      return send_error(hx::error_code::kResourceNotFound,
-                        "no frame yet for scanout " + std::to_string(scanout), session);
-    GstCaps *caps = gst_sample_get_caps(sample);
-    GstBuffer *b = gst_sample_get_buffer(sample);
-    if (!caps || !b || !gst_video_info_from_caps(&info, caps)) {
-      gst_sample_unref(sample);
-      return send_error(hx::error_code::kInternal,
-                        "scanout " + std::to_string(scanout) + " has no usable frame", session);
-    }
-    /* A new buffer sharing the memory (read-only): timestamps are ours to set. */
-    buffer =
-        gst_buffer_copy_region(b, GstBufferCopyFlags(GST_BUFFER_COPY_MEMORY | GST_BUFFER_COPY_META),
-                               0, static_cast<gsize>(-1));
-    gst_sample_unref(sample);
+  Picture picture;
+  PictureRefusal refusal;
+  if (!get_picture(req, std::move(msg), &picture, &refusal)) {
+    if (refusal.close)
+      GST_WARNING("client %" G_GUINT64_FORMAT ": %s (0x%08x; or too few bytes): closing", id_,
+                  refusal.text.c_str(), req.format);
+    bool sent = send_error(refusal.code, refusal.text, session);
+    return sent && !refusal.close;
   }
+  EncodedFrame out;
+  std::string error;
+  if (!encode_picture(std::move(picture), req.force_keyframe, &out, &error)) {
+    GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, error.c_str());
+    return send_error(hx::error_code::kEncodeFailed, error, session);
+  }
+  return reply_frame(out, req.pts_ns, session);
+}
 
+bool ClientSession::get_picture(const hx::FrameRequest &req, hx::Message msg, Picture *out,
+                                PictureRefusal *why) {
+  if (req.pixels.size)
+    return upload_picture(req, std::move(msg.payload), has_cap(hx::cap::kExtraFormats),
+                          version_ < 2, out, why);
+  /* Resource ID / scanout: Helix's host encodes its own copy of scanout 0 whatever the
+   * resource ID says; v2 peers name the scanout in session_id. */
+  uint32_t scanout = version_ >= 2 ? msg.header.session_id : 0;
+  return scanout_picture(*scanouts_, scanout, out, why);
+}
+
+bool ClientSession::encode_picture(Picture picture, bool force_keyframe, EncodedFrame *out,
+                                   std::string *error) {
   if (!encoder_) {
     encoder_ = std::make_unique<FrameEncoder>(encoder_choice_, [this] { return cancelled(); });
     encoder_->set_bitrate(bitrate_bps_);
     encoder_->set_framerate(fps_num_, fps_den_);
     encoder_->set_profile(profile_);
   }
-  EncodedFrame out;
-  std::string error;
-  if (!encoder_->encode(buffer, info, req.force_keyframe, kEncodeTimeoutMs, &out, &error)) {
-    GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, error.c_str());
-    return send_error(hx::error_code::kEncodeFailed, error, session);
-  }
+  return encoder_->encode(picture.buffer.release(), picture.info, force_keyframe,
+                          kEncodeTimeoutMs, out, error);
+}
+
+bool ClientSession::reply_frame(const EncodedFrame &out, int64_t pts_ns, uint16_t session) {
   if (!out.empty && frame_response_payload(out.data.size()) > peer_max_payload_) {
     /* The client said it cannot take a message this large. The frame is lost for it, and
      * the next one must not refer to it: an IDR. The connection stays. */
@@ -549,8 +451,8 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
     return send_error(hx::error_code::kEncodeFailed, text, session);
   }
   hx::FrameResponse r;
-  r.pts_ns = req.pts_ns;
-  r.dts_ns = req.pts_ns; /* no B-frames: decode order is presentation order */
+  r.pts_ns = pts_ns;
+  r.dts_ns = pts_ns; /* no B-frames: decode order is presentation order */
   r.is_keyframe = !out.empty && out.keyframe;
   if (!out.empty) /* one entry: the whole access unit (v1 peers read only the first) */
     r.nals.push_back(hx::ByteView{out.data.data(), out.data.size()});

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "frame-server-encoder.h"
+#include "frame-server-picture.h"
 #include "frame-server-scanouts.h"
 #include "frame-server-subscription.h"
 #include "hxfr-parser.h"
@@ -63,7 +64,13 @@ class ClientSession {
   bool on_enable_scanout(const vmd::hxfr::Message &msg);
   bool on_disable_scanout(const vmd::hxfr::Message &msg);
   bool on_subscribe(const vmd::hxfr::Message &msg);
+  /* FRAME_REQUEST: the picture (upload or scanout), encoded, answered. */
   bool handle_frame_request(vmd::hxfr::Message msg);
+  bool get_picture(const vmd::hxfr::FrameRequest &req, vmd::hxfr::Message msg, Picture *out,
+                   PictureRefusal *why);
+  bool encode_picture(Picture picture, bool force_keyframe, EncodedFrame *out,
+                      std::string *error);
+  bool reply_frame(const EncodedFrame &out, int64_t pts_ns, uint16_t session);
   bool handle_config(const vmd::hxfr::ConfigRequest &c, uint16_t session);
   bool handle_subscribe(const vmd::hxfr::Subscribe &s, uint16_t session);
   void sender_loop(); /* subscription frames, on sender_thread_ */

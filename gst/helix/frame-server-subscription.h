@@ -16,6 +16,7 @@
 #pragma once
 
 #include "frame-server-encoder.h"
+#include "hxfr-protocol.h"
 
 #include <gst/gst.h>
 
@@ -47,7 +48,7 @@ struct StreamFrame {
 
 /* The FRAME_RESPONSE payload that carries an access unit of au_size bytes (one NAL entry). */
 constexpr uint64_t frame_response_payload(size_t au_size) {
-  return 24 + 4 + uint64_t(au_size);
+  return uint64_t(vmd::hxfr::kFrameResponseFixedSize) + 4 /* nal size */ + uint64_t(au_size);
 }
 
 /* What next() reports besides frames. */

@@ -5,6 +5,8 @@
  */
 #include "hxfr-protocol.h"
 
+#include "hxfr-planes.h"
+
 #include <limits>
 
 #include "hxfr-le.h"
@@ -650,16 +652,10 @@ std::optional<uint64_t> pixel_bytes_needed(uint32_t format, uint32_t width, uint
   std::optional<uint32_t> stride_min = min_stride(format, width);
   if (!stride_min || stride < *stride_min)
     return std::nullopt;
-  const uint64_t s = stride, h = height;
-  const uint64_t ch = (h + 1) / 2; /* chroma rows */
-  switch (format) {
-    case format::kNV12:
-      return s * h + s * ch; /* Y, then interleaved UV with the same stride */
-    case format::kYU12:
-      return s * h + 2 * ((s + 1) / 2) * ch; /* Y, U, V; chroma stride = ceil(stride / 2) */
-    default:
-      return s * h;
-  }
+  std::optional<PlaneLayout> layout = plane_layout(format, width, height, stride);
+  if (!layout)
+    return std::nullopt;
+  return layout->total; /* 64-bit sums of 32-bit products: no overflow */
 }
 
 }  // namespace vmd::hxfr

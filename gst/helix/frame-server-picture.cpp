@@ -1,56 +1,13 @@
 /* gst-vmdisplay: the picture a FRAME_REQUEST asks helixframesrv to encode. */
 #include "frame-server-picture.h"
 
+#include "hxfr-formats.h"
+
 namespace vmd::helix {
 
 namespace hx = vmd::hxfr;
 
 namespace {
-
-/* An upload's layout as GStreamer sees it: format, and each plane's offset and stride as the
- * wire defines them (docs/protocol.md, "Pixel data"). */
-struct UploadLayout {
-  GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
-  guint n_planes = 1;
-  gsize offset[GST_VIDEO_MAX_PLANES] = {};
-  gint stride[GST_VIDEO_MAX_PLANES] = {};
-};
-
-bool upload_layout(uint32_t fourcc, uint32_t height, uint32_t stride, UploadLayout *out) {
-  out->stride[0] = gint(stride);
-  switch (fourcc) {
-    case hx::format::kAR24:
-      out->format = GST_VIDEO_FORMAT_BGRA;
-      return true;
-    case hx::format::kAB24:
-      out->format = GST_VIDEO_FORMAT_RGBA;
-      return true;
-    case hx::format::kXR24:
-      out->format = GST_VIDEO_FORMAT_BGRx;
-      return true;
-    case hx::format::kXB24:
-      out->format = GST_VIDEO_FORMAT_RGBx;
-      return true;
-    case hx::format::kNV12:
-      out->format = GST_VIDEO_FORMAT_NV12;
-      out->n_planes = 2;
-      out->offset[1] = gsize(stride) * height;
-      out->stride[1] = gint(stride);
-      return true;
-    case hx::format::kYU12: {
-      out->format = GST_VIDEO_FORMAT_I420;
-      out->n_planes = 3;
-      gsize cstride = (stride + 1) / 2, cheight = (height + 1) / 2;
-      out->offset[1] = gsize(stride) * height;
-      out->stride[1] = gint(cstride);
-      out->offset[2] = out->offset[1] + cstride * cheight;
-      out->stride[2] = gint(cstride);
-      return true;
-    }
-    default:
-      return false;
-  }
-}
 
 std::string fourcc_text(uint32_t f) {
   char s[5];
@@ -66,22 +23,22 @@ std::string fourcc_text(uint32_t f) {
 
 bool upload_picture(const hx::FrameRequest &req, hx::Payload payload, bool extra_formats,
                     bool v1, Picture *out, PictureRefusal *why) {
-  UploadLayout layout;
   uint32_t format = req.format;
   /* XR24, XB24 and YU12 only for clients granted EXTRA_FORMATS: to anyone
    * else they are unknown formats, as they are to Helix's host. */
-  const bool extra = format == hx::format::kXR24 || format == hx::format::kXB24 ||
-                     format == hx::format::kYU12;
-  bool known = (!extra || extra_formats) && upload_layout(format, req.height, req.stride, &layout);
-  if (!known && v1) {
+  const HxfrFormat *row = hxfr_format(format);
+  std::optional<UploadMeta> layout;
+  if (row && (!row->needs_extra || extra_formats))
+    layout = upload_meta(format, req.width, req.height, req.stride);
+  if (!layout && v1) {
     /* Helix's host encodes any format it does not know as AR24. */
     format = hx::format::kAR24;
-    known = upload_layout(format, req.height, req.stride, &layout);
     std::optional<uint64_t> need =
         hx::pixel_bytes_needed(format, req.width, req.height, req.stride);
-    if (!need || req.pixels.size < *need)
-      known = false;
+    if (need && req.pixels.size >= *need)
+      layout = upload_meta(format, req.width, req.height, req.stride);
   }
+  const bool known = layout.has_value();
   if (!known) {
     why->code = hx::error_code::kInvalidMsg;
     why->text = "unsupported pixel format " + fourcc_text(req.format) +
@@ -89,15 +46,15 @@ bool upload_picture(const hx::FrameRequest &req, hx::Payload payload, bool extra
     why->close = true;
     return false;
   }
-  gst_video_info_set_format(&out->info, layout.format, req.width, req.height);
+  gst_video_info_set_format(&out->info, layout->format, req.width, req.height);
   /* Zero copy: the buffer wraps the received payload and owns it from here. */
   auto *holder = new hx::Payload(std::move(payload));
   out->buffer.reset(gst_buffer_new_wrapped_full(
       GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(req.pixels.data), req.pixels.size, 0,
       req.pixels.size, holder, [](gpointer p) { delete static_cast<hx::Payload *>(p); }));
-  gst_buffer_add_video_meta_full(out->buffer.get(), GST_VIDEO_FRAME_FLAG_NONE, layout.format,
-                                 req.width, req.height, layout.n_planes, layout.offset,
-                                 layout.stride);
+  gst_buffer_add_video_meta_full(out->buffer.get(), GST_VIDEO_FRAME_FLAG_NONE, layout->format,
+                                 req.width, req.height, layout->n_planes, layout->offset,
+                                 layout->stride);
   return true;
 }
 

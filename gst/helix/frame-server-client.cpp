@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
@@ -19,13 +20,15 @@ namespace hx = vmd::hxfr;
 
 ClientSession::ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn,
                              EncoderChoice encoder, uint32_t max_payload,
-                             std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd)
+                             std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
+                             SessionLimits limits)
     : id_(id),
       conn_(std::move(conn)),
       encoder_choice_(std::move(encoder)),
       max_payload_(max_payload),
       scanouts_(std::move(scanouts)),
-      cancel_fd_(cancel_fd) {}
+      cancel_fd_(cancel_fd),
+      limits_(limits) {}
 
 ClientSession::~ClientSession() {
   if (thread_) {
@@ -80,49 +83,8 @@ bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t s
 
 void ClientSession::run() {
   hx::Parser parser(max_payload_);
-  /* A client that stops inside a message would hold its slot and its
-   * payload buffer forever: no progress for this long closes it. */
-  constexpr int64_t kStalledMessageUs = 10 * G_USEC_PER_SEC;
-  int64_t last_progress = g_get_monotonic_time();
-  for (;;) {
-    if (parser.ready()) {
-      if (!handle(parser.take()))
-        break;
-      continue;
-    }
-    if (parser.failed()) {
-      GST_WARNING("client %" G_GUINT64_FORMAT " (%s): malformed message (%s): closing", id_,
-                  conn_->peer().c_str(), parser.error_detail().c_str());
-      send_error(hx::error_code::kInvalidMsg,
-                 std::string("invalid message: ") + parser.error_detail(), version_ >= 2 ? 0 : 1);
-      break;
-    }
-    hx::Parser::Space space = parser.prepare();
-    size_t got = 0;
-    hxfr::Io io = conn_->recv_some(space.data, space.size, &got, kRecvPollMs, cancel_fd_);
-    if (io == hxfr::Io::Timeout) {
-      if (!parser.at_boundary() && g_get_monotonic_time() - last_progress > kStalledMessageUs) {
-        GST_WARNING("client %" G_GUINT64_FORMAT " (%s): stalled inside a message for 10 s: closing",
-                    id_, conn_->peer().c_str());
-        send_error(hx::error_code::kInvalidMsg, "message not completed within 10 s",
-                   version_ >= 2 ? 0 : 1);
-        break;
-      }
-      continue;
-    }
-    last_progress = g_get_monotonic_time();
-    if (io != hxfr::Io::Ok) {
-      if (io == hxfr::Io::Closed && parser.at_boundary())
-        GST_INFO("client %" G_GUINT64_FORMAT " (%s) disconnected", id_, conn_->peer().c_str());
-      else if (io != hxfr::Io::Cancelled)
-        GST_WARNING("client %" G_GUINT64_FORMAT
-                    " (%s): connection ended inside a message "
-                    "(%s%s%s)",
-                    id_, conn_->peer().c_str(), hxfr::io_name(io),
-                    conn_->last_error().empty() ? "" : ": ", conn_->last_error().c_str());
-      break;
-    }
-    parser.commit(got);
+  last_request_us_ = g_get_monotonic_time();
+  while (step(&parser)) {
   }
   if (subscriber_)
     subscriber_->close();
@@ -131,6 +93,82 @@ void ClientSession::run() {
   encoder_.reset(); /* the pipeline is torn down on this thread */
   conn_->shutdown();
   finished_ = true;
+}
+
+bool ClientSession::step(hx::Parser *parser) {
+  if (parser->ready()) {
+    hx::Message msg = parser->take();
+    if (msg.header.type != hx::MsgType::kPing)
+      last_request_us_ = g_get_monotonic_time();
+    /* What follows in the parser arrived with the last read at the latest. */
+    message_start_us_ = parser->at_boundary() ? 0 : last_read_us_;
+    return handle(std::move(msg));
+  }
+  if (parser->failed()) {
+    GST_WARNING("client %" G_GUINT64_FORMAT " (%s): malformed message (%s): closing", id_,
+                conn_->peer().c_str(), parser->error_detail().c_str());
+    send_error(hx::error_code::kInvalidMsg,
+               std::string("invalid message: ") + parser->error_detail(), version_ >= 2 ? 0 : 1);
+    return false;
+  }
+  if (!within_limits(*parser))
+    return false;
+  hx::Parser::Space space = parser->prepare();
+  size_t got = 0;
+  hxfr::Io io = conn_->recv_some(space.data, space.size, &got, next_wait_ms(*parser), cancel_fd_);
+  if (io == hxfr::Io::Timeout)
+    return true;
+  if (io != hxfr::Io::Ok) {
+    if (io == hxfr::Io::Closed && parser->at_boundary())
+      GST_INFO("client %" G_GUINT64_FORMAT " (%s) disconnected", id_, conn_->peer().c_str());
+    else if (io != hxfr::Io::Cancelled)
+      GST_WARNING("client %" G_GUINT64_FORMAT
+                  " (%s): connection ended inside a message "
+                  "(%s%s%s)",
+                  id_, conn_->peer().c_str(), hxfr::io_name(io),
+                  conn_->last_error().empty() ? "" : ": ", conn_->last_error().c_str());
+    return false;
+  }
+  last_read_us_ = g_get_monotonic_time();
+  if (parser->at_boundary())
+    message_start_us_ = last_read_us_; /* the first byte of a message */
+  parser->commit(got);
+  return true;
+}
+
+bool ClientSession::idle_limited() const {
+  return limits_.idle_timeout_ms > 0 && !subscriber_;
+}
+
+int ClientSession::next_wait_ms(const hx::Parser &parser) const {
+  const int64_t now = g_get_monotonic_time();
+  int64_t wait_us = int64_t(kRecvPollMs) * 1000;
+  if (!parser.at_boundary())
+    wait_us = std::min(wait_us, message_start_us_ + limits_.client_timeout_ms * int64_t(1000) - now);
+  if (idle_limited())
+    wait_us = std::min(wait_us, last_request_us_ + limits_.idle_timeout_ms * int64_t(1000) - now);
+  return int(std::max<int64_t>(wait_us / 1000 + 1, 1));
+}
+
+bool ClientSession::within_limits(const hx::Parser &parser) {
+  const int64_t now = g_get_monotonic_time();
+  /* A client that stops or trickles inside a message would hold its slot and its payload
+   * buffer: the whole message must come within client-timeout of its first byte. */
+  if (!parser.at_boundary() && now - message_start_us_ > limits_.client_timeout_ms * int64_t(1000)) {
+    GST_WARNING("client %" G_GUINT64_FORMAT " (%s): message not completed within %d ms "
+                "(client-timeout): closing", id_, conn_->peer().c_str(), limits_.client_timeout_ms);
+    send_error(hx::error_code::kInvalidMsg,
+               "message not completed within " + std::to_string(limits_.client_timeout_ms) +
+                   " ms of its first byte (helixframesrv client-timeout)",
+               version_ >= 2 ? 0 : 1);
+    return false;
+  }
+  if (idle_limited() && now - last_request_us_ > limits_.idle_timeout_ms * int64_t(1000)) {
+    GST_INFO("client %" G_GUINT64_FORMAT " (%s): no request for %d ms (idle-timeout): closing",
+             id_, conn_->peer().c_str(), limits_.idle_timeout_ms);
+    return false;
+  }
+  return true;
 }
 
 bool ClientSession::handle(hx::Message msg) {

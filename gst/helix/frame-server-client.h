@@ -39,10 +39,17 @@ constexpr int kSendTimeoutMs = 5000;   /* a client that does not read for this l
 constexpr int kRecvPollMs = 1000;      /* how often an idle reader checks for stop */
 constexpr int kEncodeTimeoutMs = 5000; /* first frame includes the encoder's start-up */
 
+/* Bounds on what one connection may hold (helixframesrv's client-timeout, idle-timeout). */
+struct SessionLimits {
+  int client_timeout_ms = 10000; /* a started message must be complete within this */
+  int idle_timeout_ms = 60000;   /* no request (PING aside), no subscription: closed; 0 never */
+};
+
 class ClientSession {
  public:
   ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn, EncoderChoice encoder,
-                uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd);
+                uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
+                SessionLimits limits);
   ~ClientSession(); /* joins */
   ClientSession(const ClientSession &) = delete;
   ClientSession &operator=(const ClientSession &) = delete;
@@ -55,6 +62,12 @@ class ClientSession {
 
  private:
   void run();
+  /* One message handled or one read: false to close. */
+  bool step(vmd::hxfr::Parser *parser);
+  /* client-timeout and idle-timeout: false (after telling the client) when one has passed. */
+  bool within_limits(const vmd::hxfr::Parser &parser);
+  bool idle_limited() const;
+  int next_wait_ms(const vmd::hxfr::Parser &parser) const; /* until the next limit or poll */
   /* false: close the connection */
   bool handle(vmd::hxfr::Message msg); /* dispatches to one of: */
   bool on_hello(const vmd::hxfr::Message &msg, bool first);
@@ -87,6 +100,7 @@ class ClientSession {
   uint32_t max_payload_;
   std::shared_ptr<ScanoutRegistry> scanouts_;
   int cancel_fd_;
+  const SessionLimits limits_;
   std::unique_ptr<std::thread> thread_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> stopping_{false};
@@ -103,6 +117,9 @@ class ClientSession {
    * thread before the sender thread exists. */
   uint32_t peer_max_payload_ = vmd::hxfr::kDefaultMaxPayload;
   bool first_message_ = true;
+  int64_t last_request_us_ = 0;  /* monotonic: the last message other than PING */
+  int64_t message_start_us_ = 0; /* the first byte of the message being read came */
+  int64_t last_read_us_ = 0;
   /* CONFIG_REQ values, kept until the encoder exists */
   uint32_t bitrate_bps_ = 0, fps_num_ = 0, fps_den_ = 0;
   uint8_t profile_ = 0;

@@ -131,7 +131,8 @@ void FrameServer::accept_loop() {
     uint64_t id = next_client_id_++;
     GST_INFO("client %" G_GUINT64_FORMAT " connected from %s", id, conn->peer().c_str());
     auto session = std::make_unique<ClientSession>(
-        id, std::move(conn), config_.encoder, config_.max_payload, scanouts_, cancel_fd_.get());
+        id, std::move(conn), config_.encoder, config_.max_payload, scanouts_, cancel_fd_.get(),
+        config_.limits);
     session->start();
     std::lock_guard<std::mutex> g(lock_);
     sessions_.push_back(std::move(session));

@@ -37,6 +37,10 @@ constexpr guint kDefaultMaxPayload = vmd::hxfr::kDefaultMaxPayload;
 /* The largest useful payload: a 16384x16384 4-byte frame plus the request. */
 constexpr guint kMaxMaxPayload = 1024u * 1024 * 1024 + vmd::hxfr::kFrameRequestSize;
 
+constexpr guint kDefaultClientTimeoutMs = 10000;
+constexpr guint kDefaultIdleTimeoutMs = 60000;
+constexpr guint kMinClientTimeoutMs = 100;
+
 enum {
   PROP_0,
   PROP_ADDRESS,
@@ -44,6 +48,8 @@ enum {
   PROP_MAX_CLIENTS,
   PROP_MAX_PAYLOAD,
   PROP_BOUND_PORT,
+  PROP_CLIENT_TIMEOUT,
+  PROP_IDLE_TIMEOUT,
 };
 
 struct Settings {
@@ -51,6 +57,8 @@ struct Settings {
   std::string encoder = kDefaultEncoder;
   guint max_clients = kDefaultMaxClients;
   guint max_payload = kDefaultMaxPayload;
+  guint client_timeout_ms = kDefaultClientTimeoutMs;
+  guint idle_timeout_ms = kDefaultIdleTimeoutMs;
 };
 
 }  // namespace
@@ -179,6 +187,8 @@ static bool start_server(GstHelixFrameSrv *self) {
   config.address = priv->settings.address;
   config.max_clients = priv->settings.max_clients;
   config.max_payload = priv->settings.max_payload;
+  config.limits.client_timeout_ms = priv->settings.client_timeout_ms;
+  config.limits.idle_timeout_ms = priv->settings.idle_timeout_ms;
   std::string error;
   if (!vmd::helix::choose_encoder(priv->settings.encoder, &config.encoder, &error)) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No usable H.264 encoder."),
@@ -251,6 +261,12 @@ static void gst_helix_frame_srv_set_property(GObject *object, guint prop_id, con
     case PROP_MAX_PAYLOAD:
       priv->settings.max_payload = g_value_get_uint(value);
       break;
+    case PROP_CLIENT_TIMEOUT:
+      priv->settings.client_timeout_ms = g_value_get_uint(value);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      priv->settings.idle_timeout_ms = g_value_get_uint(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -274,6 +290,12 @@ static void gst_helix_frame_srv_get_property(GObject *object, guint prop_id, GVa
       break;
     case PROP_MAX_PAYLOAD:
       g_value_set_uint(value, priv->settings.max_payload);
+      break;
+    case PROP_CLIENT_TIMEOUT:
+      g_value_set_uint(value, priv->settings.client_timeout_ms);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint(value, priv->settings.idle_timeout_ms);
       break;
     case PROP_BOUND_PORT:
       g_value_set_uint(value, priv->server ? priv->server->bound_tcp_port() : 0);
@@ -336,6 +358,20 @@ static void gst_helix_frame_srv_class_init(GstHelixFrameSrvClass *klass) {
                         "The TCP port listened on (useful with tcp://HOST:0); 0 when not "
                         "listening or not on TCP.",
                         0, G_MAXUINT16, 0, GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_CLIENT_TIMEOUT,
+      g_param_spec_uint("client-timeout", "Client timeout",
+                        "Milliseconds a client has to complete a message once its first byte "
+                        "came, however slowly the rest trickles in; later, the client is "
+                        "answered ERROR INVALID_MSG and closed.",
+                        kMinClientTimeoutMs, G_MAXINT, kDefaultClientTimeoutMs, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_IDLE_TIMEOUT,
+      g_param_spec_uint("idle-timeout", "Idle timeout",
+                        "Milliseconds a connection may send no request (PING does not count) "
+                        "before it is closed, freeing its max-clients slot; a subscribed "
+                        "connection is never idle. 0: never.",
+                        0, G_MAXINT, kDefaultIdleTimeoutMs, flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(

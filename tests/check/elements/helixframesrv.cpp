@@ -1806,6 +1806,95 @@ GST_START_TEST(test_bad_address) {
 GST_END_TEST;
 
 /* docs/helixframesrv.md documents every property of the element, and each has a real blurb. */
+/* ---- slot exhaustion: client-timeout, idle-timeout ---------------------------------------- */
+
+static Server start_limited_server(const std::string &address, guint max_clients,
+                                   guint client_timeout_ms, guint idle_timeout_ms) {
+  Server s = start_server(address, max_clients);
+  /* Set in NULL: restart with the limits. */
+  gst_element_set_state(s.pipeline, GST_STATE_NULL);
+  g_object_set(s.srv, "client-timeout", client_timeout_ms, "idle-timeout", idle_timeout_ms,
+               nullptr);
+  fail_unless(gst_element_set_state(s.pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  return s;
+}
+
+/* A client trickling one byte every 300 ms inside a message is closed client-timeout after
+ * the message's first byte, not kept alive by each byte. */
+GST_START_TEST(test_client_timeout_trickle) {
+  Server s = start_limited_server(tmp_socket("trickle.sock"), 16, 1000, 0);
+  auto c = connect_client(s.uri);
+  hello(c.get());
+  hx::ConfigRequest cfg;
+  cfg.bitrate_bps = 1000000;
+  std::vector<uint8_t> bytes = hx::encode(cfg, 1);
+  const gint64 t0 = g_get_monotonic_time();
+  bool closed = false;
+  for (size_t i = 0; i + 1 < bytes.size() && !closed; i++) {
+    c->send(std::vector<uint8_t>{bytes[i]}, 1000);
+    closed = c->closed_by_peer(300);
+  }
+  const gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
+  fail_unless(closed, "still connected after trickling %zu bytes for %" G_GINT64_FORMAT " ms",
+              bytes.size() - 1, took_ms);
+  fail_unless(took_ms >= 900 && took_ms <= slow_ms(1700), "closed after %" G_GINT64_FORMAT
+              " ms, not about 1 s", took_ms);
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* A connection that sends nothing (PING aside) is closed after idle-timeout. */
+GST_START_TEST(test_idle_timeout) {
+  Server s = start_limited_server(tmp_socket("idle.sock"), 16, 10000, 600);
+  auto c = connect_client(s.uri);
+  hello(c.get());
+  const gint64 t0 = g_get_monotonic_time();
+  c->send(hx::encode(hx::Ping{}, 1));
+  fail_unless(c->closed_by_peer(slow_ms(3000)), "an idle client is still connected after 3 s");
+  const gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
+  fail_unless(took_ms >= 500, "closed after %" G_GINT64_FORMAT " ms, before idle-timeout",
+              took_ms);
+  /* A client that keeps asking stays. */
+  auto busy = connect_client(s.uri);
+  hello(busy.get());
+  for (int i = 0; i < 6; i++) {
+    g_usleep(250 * 1000);
+    hx::ConfigRequest cfg;
+    busy->send(hx::encode(cfg, 1));
+    hx::Message m;
+    fail_unless(busy->read(&m, 2000), "a busy client was closed (request %d)", i);
+  }
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* 16 idle connections hold every max-clients slot only until their idle timeout: then a good
+ * client is served. */
+GST_START_TEST(test_idle_slots_freed) {
+  Server s = start_limited_server(tmp_socket("slots.sock"), 16, 10000, 800);
+  std::vector<std::unique_ptr<HxfrClient>> idle;
+  for (int i = 0; i < 16; i++) {
+    idle.push_back(connect_client(s.uri));
+    hello(idle.back().get());
+  }
+  std::string refused = try_refused(s.uri);
+  fail_unless(refused.empty(), "17th client: %s", refused.c_str());
+  bool served = false;
+  const gint64 t0 = g_get_monotonic_time();
+  while (!served && g_get_monotonic_time() - t0 < gint64(slow_ms(5000)) * 1000) {
+    g_usleep(200 * 1000);
+    std::unique_ptr<HxfrClient> good;
+    if (!try_connect(s.uri, &good).empty())
+      continue;
+    good->send(hx::encode(hx::Ping{}, 1));
+    hx::Message m;
+    served = good->read(&m, 1000) && m.header.type == hx::MsgType::kPong;
+  }
+  fail_unless(served, "no slot for a good client 5 s after 16 idle ones connected");
+  stop_server(&s);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_docs_cover_every_property) {
   bool skipped = false;
   std::string problem = testsupport::undocumented_property("helixframesrv", "helixframesrv.md", &skipped);
@@ -1841,6 +1930,9 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_release_pad_ends_subscription);
   tcase_add_test(tc, test_yuv_uploads);
   tcase_add_test(tc, test_encoder_property);
+  tcase_add_test(tc, test_client_timeout_trickle);
+  tcase_add_test(tc, test_idle_timeout);
+  tcase_add_test(tc, test_idle_slots_freed);
   return s;
 }
 

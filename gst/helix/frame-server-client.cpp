@@ -62,9 +62,13 @@ bool ClientSession::send(const std::vector<uint8_t> &bytes) {
   if (bytes.empty())
     return false;
   std::lock_guard<std::mutex> g(send_lock_);
+  return send_locked(bytes.data(), bytes.size());
+}
+
+bool ClientSession::send_locked(const uint8_t *data, size_t size) {
   /* Bounded by the client's reading, not by the message's size: a slow reader of a large
    * access unit is served; one that reads nothing for kSendTimeoutMs is dropped. */
-  hxfr::Io io = conn_->send_all_while_read(bytes.data(), bytes.size(), kSendTimeoutMs, cancel_fd_);
+  hxfr::Io io = conn_->send_all_while_read(data, size, kSendTimeoutMs, cancel_fd_);
   if (io != hxfr::Io::Ok) {
     GST_WARNING("client %" G_GUINT64_FORMAT " (%s): send failed (%s%s%s): closing", id_,
                 conn_->peer().c_str(), hxfr::io_name(io), conn_->last_error().empty() ? "" : ": ",
@@ -72,6 +76,18 @@ bool ClientSession::send(const std::vector<uint8_t> &bytes) {
     return false;
   }
   return true;
+}
+
+bool ClientSession::send_frame(const hx::FrameResponse &r, const AccessUnit &au,
+                               uint16_t session) {
+  if (au.empty()) /* no NAL entry */
+    return send(hx::encode(r, session));
+  /* The access unit goes from the encoder's buffer, after its prefix: no copy. */
+  std::vector<uint8_t> prefix = hx::encode_frame_response_prefix(r, session, au.size());
+  if (prefix.empty())
+    return false;
+  std::lock_guard<std::mutex> g(send_lock_);
+  return send_locked(prefix.data(), prefix.size()) && send_locked(au.data(), au.size());
 }
 
 bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t session) {
@@ -419,8 +435,7 @@ void ClientSession::sender_loop() {
     r.pts_ns = f->pts_ns;
     r.dts_ns = f->pts_ns;
     r.is_keyframe = f->keyframe;
-    r.nals.push_back(hx::ByteView{f->data.data(), f->data.size()});
-    if (!send(hx::encode(r, session))) {
+    if (!send_frame(r, f->data, session)) {
       conn_->shutdown();
       return;
     }
@@ -492,9 +507,8 @@ bool ClientSession::reply_frame(const EncodedFrame &out, int64_t pts_ns, uint16_
   r.pts_ns = pts_ns;
   r.dts_ns = pts_ns; /* no B-frames: decode order is presentation order */
   r.is_keyframe = !out.empty && out.keyframe;
-  if (!out.empty) /* one entry: the whole access unit (v1 peers read only the first) */
-    r.nals.push_back(hx::ByteView{out.data.data(), out.data.size()});
-  return send(hx::encode(r, session));
+  /* one entry: the whole access unit (v1 peers read only the first); none when empty */
+  return send_frame(r, out.data, session);
 }
 
 }  // namespace vmd::helix

@@ -88,6 +88,9 @@ class ClientSession {
   bool handle_subscribe(const vmd::hxfr::Subscribe &s, uint16_t session);
   void sender_loop(); /* subscription frames, on sender_thread_ */
   bool send(const std::vector<uint8_t> &bytes);
+  bool send_locked(const uint8_t *data, size_t size); /* send_lock_ held */
+  /* A FRAME_RESPONSE with au as its one NAL entry (none when empty), sent from au's buffer. */
+  bool send_frame(const vmd::hxfr::FrameResponse &r, const AccessUnit &au, uint16_t session);
   bool send_error(int32_t code, const std::string &text, uint16_t session);
   uint16_t reply_session(uint16_t request_session) const;
   bool has_cap(uint32_t bit) const { return version_ >= 2 && (caps_ & bit); }

@@ -41,7 +41,7 @@ constexpr int kSubscriberUnsentBytes = 32 * 1024;
 constexpr int kKeyRetryMs = 1000;      /* an IDR asked for and not received is asked again */
 
 struct StreamFrame {
-  std::vector<uint8_t> data;
+  AccessUnit data; /* the encoder's buffer, shared by every subscriber */
   bool keyframe = false;
   int64_t pts_ns = 0;
 };

@@ -7,24 +7,21 @@
  * or, with reconnect, waits for QEMU to come back. The streaming thread never
  * touches D-Bus.
  *
- * Display calls are applied by a GDBus filter on GDBus's own worker thread,
- * in arrival order, as soon as the message is parsed: no hop through our
- * thread's main loop for each update. Everything else (handshakes, property
- * reads, connection state) runs on our thread.
+ * The Listener object and its fast path live in qemu-listener.*, finding
+ * the VM and console and the handshakes in qemu-bus.*; this class keeps only
+ * the thread, its GMainContext, the connection state and reconnection.
  */
 #pragma once
 
-#include "frame-store.h"
+#include "display-log.h"
 
-#include <gio/gio.h>
-
-#include <atomic>
-#include <functional>
+#include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace vmd {
+
+class FrameStore;
 
 struct DisplayClientConfig {
   std::string address;   /* D-Bus address, "system", or "" for the session bus */
@@ -35,9 +32,6 @@ struct DisplayClientConfig {
   int timeout_ms = 5000; /* bound on every D-Bus call and handshake */
   int retry_ms = 250;    /* pause between reconnection attempts */
 };
-
-enum class LogLevel { Debug, Info, Warning };
-using DisplayLogger = std::function<void(LogLevel, const std::string &)>;
 
 class DisplayClient {
  public:
@@ -50,25 +44,9 @@ class DisplayClient {
   /* Cancels whatever is under way, closes the connections, joins. */
   void stop();
 
-  /* Opaque D-Bus state; public only so the C callbacks can reach it. */
-  struct Session;
-  struct FastPath;
-
  private:
-  void thread_main();
-  bool connect_once(std::string *error, bool *fatal);
-  void serve();
-  void drain_fast_logs();
-  void pause(int ms);
-
-  DisplayClientConfig config_;
-  std::shared_ptr<FrameStore> store_;
-  DisplayLogger log_;
-  std::atomic<bool> stopping_{false};
-  GMainContext *context_ = nullptr;
-  GCancellable *cancellable_ = nullptr;
-  std::unique_ptr<Session> session_;
-  std::thread thread_;
+  struct Impl; /* the thread and its D-Bus state, in display-client.cpp */
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace vmd

@@ -7,6 +7,7 @@
 
 #include "hxfr-planes.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "hxfr-le.h"
@@ -112,32 +113,41 @@ void write_frame_request_fields(le::Writer *w, const FrameRequest &m) {
   w->zeros(7);
 }
 
-/* HELLO and HELLO_RESP share one layout. */
+/* HELLO and HELLO_RESP share one layout: 16 bytes, then (HELLO only) the token, whose length
+ * is in the u16 at offset 2 (0 in HELLO_RESP). */
 std::vector<uint8_t> encode_hello(MsgType type, uint16_t version, uint32_t caps,
-                                  uint32_t max_payload, uint16_t session_id) {
-  std::vector<uint8_t> out = begin(type, 0, session_id, kHelloSize);
+                                  uint32_t max_payload, uint16_t session_id, ByteView token) {
+  std::vector<uint8_t> out = begin(type, 0, session_id, kHelloSize + uint32_t(token.size));
   le::Writer w(&out);
   w.u16(version);
-  w.u16(0);
+  w.u16(uint16_t(token.size));
   w.u32(caps);
   w.u32(max_payload);
   w.u32(0);
+  w.bytes(token);
   return out;
 }
 
+/* The 16 fixed bytes; *token (when given) gets the token section of a HELLO. */
 Status decode_hello(const Header &h, ByteView payload, MsgType type, uint16_t *version,
-                    uint32_t *caps, uint32_t *max_payload) {
+                    uint32_t *caps, uint32_t *max_payload, ByteView *token) {
   Status s = check(h, payload, type);
   if (s != Status::kOk)
     return s;
   le::Reader r(payload);
   *version = r.u16();
-  r.skip(2);
+  const uint16_t token_size = r.u16();
   *caps = r.u32();
   *max_payload = r.u32();
-  /* The reserved u32 and anything a later version appends are ignored. */
+  r.skip(4); /* reserved */
+  /* Anything a later version appends after the token (or after the 16 bytes) is ignored. */
   if (*version < kVersion2)
     return Status::kBadVersion;
+  if (token && token_size) {
+    *token = r.view(token_size);
+    if (!r.ok() || token_size > kMaxTokenSize)
+      return Status::kBadPayloadSize;
+  }
   return Status::kOk;
 }
 
@@ -530,22 +540,31 @@ Status decode(const Header &h, ByteView payload, SubscribeResponse *out) {
 /* --- HELLO / HELLO_RESP (v2) ----------------------------------------------------------- */
 
 std::vector<uint8_t> encode(const Hello &m, uint16_t session_id) {
-  return encode_hello(MsgType::kHello, m.version, m.capabilities, m.max_payload, session_id);
+  if (m.token.size() > kMaxTokenSize)
+    return {};
+  return encode_hello(MsgType::kHello, m.version, m.capabilities, m.max_payload, session_id,
+                      ByteView{reinterpret_cast<const uint8_t *>(m.token.data()), m.token.size()});
 }
 
 std::vector<uint8_t> encode(const HelloResponse &m, uint16_t session_id) {
   return encode_hello(MsgType::kHelloResponse, m.version, m.capabilities, m.max_payload,
-                      session_id);
+                      session_id, ByteView{});
 }
 
 Status decode(const Header &h, ByteView payload, Hello *out) {
-  return decode_hello(h, payload, MsgType::kHello, &out->version, &out->capabilities,
-                      &out->max_payload);
+  ByteView token;
+  Status s = decode_hello(h, payload, MsgType::kHello, &out->version, &out->capabilities,
+                          &out->max_payload, &token);
+  if (token.size)
+    out->token.assign(reinterpret_cast<const char *>(token.data), token.size);
+  else
+    out->token.clear();
+  return s;
 }
 
 Status decode(const Header &h, ByteView payload, HelloResponse *out) {
   return decode_hello(h, payload, MsgType::kHelloResponse, &out->version, &out->capabilities,
-                      &out->max_payload);
+                      &out->max_payload, nullptr);
 }
 
 HelloResponse negotiate(const Hello &client, uint32_t server_capabilities,
@@ -555,6 +574,17 @@ HelloResponse negotiate(const Hello &client, uint32_t server_capabilities,
   r.capabilities = client.capabilities & server_capabilities;
   r.max_payload = server_max_payload;
   return r;
+}
+
+bool tokens_equal(const std::string &a, const std::string &b) {
+  const size_t n = std::max({a.size(), b.size(), size_t(kMaxTokenSize)});
+  unsigned diff = a.size() != b.size() ? 1u : 0u;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t x = i < a.size() ? uint8_t(a[i]) : 0;
+    const uint8_t y = i < b.size() ? uint8_t(b[i]) : 0;
+    diff |= unsigned(x ^ y);
+  }
+  return diff == 0;
 }
 
 /* --- ERROR ----------------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hxfr-bytes.h"
@@ -88,6 +89,8 @@ constexpr int32_t kNotMetalTexture = -3; /* macOS host only */
 constexpr int32_t kNoIOSurface = -4;     /* macOS host only */
 constexpr int32_t kEncodeFailed = -5;
 constexpr int32_t kNotConfigured = -6;
+constexpr int32_t kUnauthorized = -7; /* ours (v2): the host wants a token this client did not
+                                         send, or sent wrong; the connection is closed */
 constexpr int32_t kInternal = -99;
 }  // namespace error_code
 
@@ -123,6 +126,11 @@ constexpr uint32_t kErrorSize = 4 + kErrorMessageSize;
  * ignore, up to this bound. */
 constexpr uint32_t kHelloSize = 16;
 constexpr uint32_t kHelloMaxSize = 256;
+/* A HELLO's token: its length in the u16 at payload offset 2 (reserved, 0, in HELLO_RESP and
+ * in a HELLO without token), its bytes right after the 16 fixed ones (docs/protocol.md,
+ * "Token"). Peers that predate it ignore both, as the rules for appended fields say. */
+constexpr uint32_t kHelloTokenOffset = kHelloSize;
+constexpr uint32_t kMaxTokenSize = 128;
 
 enum class Status {
   kOk = 0,
@@ -217,10 +225,17 @@ struct SubscribeResponse {
 };
 
 struct Hello {
+  /* Hello{version, capabilities, max_payload} keeps working without a token. */
+  Hello() = default;
+  Hello(uint16_t v, uint32_t caps, uint32_t max, std::string t = {})
+      : version(v), capabilities(caps), max_payload(max), token(std::move(t)) {}
+
   uint16_t version = kProtocolVersion;       /* highest version the sender speaks */
   uint32_t capabilities = 0;                 /* cap::* the sender understands */
   uint32_t max_payload = kDefaultMaxPayload; /* largest payload_size the sender accepts (our
                                                 host refuses less than kErrorSize) */
+  std::string token;                         /* shared secret for hosts that want one; empty =
+                                                none; at most kMaxTokenSize bytes, any bytes */
 };
 
 struct HelloResponse {
@@ -234,6 +249,10 @@ struct Error {
   std::string message; /* at most 255 bytes are sent */
 };
 
+/* Compares two tokens in time that depends on neither's content (only on their lengths up to
+ * kMaxTokenSize), so a client cannot find a host's token byte by byte from answer times. */
+bool tokens_equal(const std::string &a, const std::string &b);
+
 /* Header on its own: 12 bytes into out. */
 void encode_header(const Header &h, uint8_t out[kHeaderSize]);
 /* Reads 12 bytes. Checks the magic only; check_header() applies the size rules. */
@@ -245,7 +264,8 @@ Status check_header(const Header &h, uint32_t max_payload = kDefaultMaxPayload);
 
 /* Whole messages (header + payload). The session id goes into the header as given. Encoders
  * of fixed-size messages cannot fail; FRAME_REQUEST and FRAME_RESPONSE return an empty vector
- * when the payload would not fit a u32 payload_size. */
+ * when the payload would not fit a u32 payload_size, HELLO when its token is over
+ * kMaxTokenSize. */
 std::vector<uint8_t> encode(const FrameRequest &m, uint16_t session_id);
 std::vector<uint8_t> encode(const FrameResponse &m, uint16_t session_id);
 std::vector<uint8_t> encode(const KeyframeRequest &m, uint16_t session_id);

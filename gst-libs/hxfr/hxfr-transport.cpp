@@ -102,6 +102,12 @@ bool finish_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeou
                     int cancel_fd, const std::string &what, std::string *error) {
   if (connect(fd, sa, len) == 0)
     return true;
+  if (errno == EAGAIN && sa->sa_family == AF_UNIX) {
+    /* Not "in progress" for a UNIX socket: the listener's queue is full, nothing connected. */
+    *error = errno_text("cannot connect to " + what) +
+             " (its listen queue is full: the host accepts no more connections now)";
+    return false;
+  }
   if (errno != EINPROGRESS && errno != EAGAIN) {
     *error = errno_text("cannot connect to " + what);
     return false;
@@ -118,6 +124,14 @@ bool finish_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeou
   getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
   if (err) {
     *error = "cannot connect to " + what + ": " + error_string(err);
+    return false;
+  }
+  /* Writable with no error is not proof of a connection (a socket that never connected is
+   * writable too): ask for the peer. */
+  struct sockaddr_storage peer;
+  socklen_t plen = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &plen) != 0) {
+    *error = errno_text("cannot connect to " + what);
     return false;
   }
   return true;

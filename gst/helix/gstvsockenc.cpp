@@ -58,6 +58,7 @@ enum {
   PROP_KEYFRAME_INTERVAL,
   PROP_MAX_IN_FLIGHT,
   PROP_TIMEOUT_MS,
+  PROP_TOKEN,
 };
 
 #define FORMATS "{ BGRx, BGRA, RGBx, RGBA, NV12, I420 }"
@@ -83,6 +84,7 @@ struct Settings {
   guint keyframe_interval = kDefaultKeyframeInterval;
   guint max_in_flight = kDefaultMaxInFlight;
   guint timeout_ms = kDefaultTimeoutMs;
+  std::string token; /* empty: none; never logged */
 };
 
 /* What rides on each frame as user data while the host works on it. */
@@ -167,6 +169,20 @@ static void on_result(GstVsockEnc *self, vmd::EncodeResult &&r) {
   GST_VIDEO_ENCODER_STREAM_UNLOCK(self);
 }
 
+/* The access unit in a buffer of its own, each NAL copied once, straight from where the
+ * reader received it. */
+static GstBuffer *output_buffer(const vmd::EncodedAu &au) {
+  GstBuffer *buf = gst_buffer_new_allocate(nullptr, au.size(), nullptr);
+  GstMapInfo map;
+  if (!buf || !gst_buffer_map(buf, &map, GST_MAP_WRITE)) {
+    gst_clear_buffer(&buf);
+    return nullptr;
+  }
+  au.copy_to(map.data);
+  gst_buffer_unmap(buf, &map);
+  return buf;
+}
+
 static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r) {
   GstVideoEncoder *enc = GST_VIDEO_ENCODER(self);
   GstVsockEncPrivate *priv = self->priv;
@@ -181,7 +197,7 @@ static void on_result_locked(GstVsockEnc *self, vmd::EncodeResult &&r) {
     GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped: %s", r.id, r.reason.c_str());
     gst_buffer_replace(&frame->output_buffer, nullptr);
   } else {
-    frame->output_buffer = gst_buffer_new_memdup(r.data.data(), r.data.size());
+    frame->output_buffer = output_buffer(r.data);
     if (r.keyframe)
       GST_VIDEO_CODEC_FRAME_SET_SYNC_POINT(frame);
     if (task)
@@ -223,6 +239,14 @@ static gboolean gst_vsock_enc_start(GstVideoEncoder *enc) {
                        "/dev/virtio-ports/org.helix.frame-export"));
     return FALSE;
   }
+  if (s.token.size() > hx::kMaxTokenSize) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("The token is %zu bytes long; HXFR carries at most %u", s.token.size(),
+                       hx::kMaxTokenSize),
+                      ("set a shorter token, the same on vsockenc and helixframesrv"));
+    return FALSE;
+  }
+  config.token = s.token;
   config.timeout_ms = int(s.timeout_ms);
   config.max_in_flight = s.max_in_flight;
   /* A HELLO answer is only waited for as long as any reply. */
@@ -430,6 +454,24 @@ static uint32_t lookup_resource_id(GstVsockEnc *self, GstBuffer *buf, const Sett
 
 enum class Submitted { kOk, kFlushing, kError };
 
+/* A frame the host's max_payload cannot take: dropped, with a warning once per size. */
+static void drop_oversized(GstVsockEnc *self, uint64_t id, const GstVideoInfo *info,
+                           size_t bytes, const vmd::PeerInfo &peer) {
+  GstVsockEncPrivate *priv = self->priv;
+  if (priv->told_over_limit != bytes) { /* once per size, not once per frame */
+    priv->told_over_limit = bytes;
+    GST_ELEMENT_WARNING(self, STREAM, ENCODE, ("Frames are too large for the host"),
+                        ("a %dx%d %s frame is %zu bytes with its request; the host (%s) "
+                         "accepts at most %u bytes a message, so these frames are dropped: "
+                         "send NV12 (half the bytes of BGRx), a smaller size, or raise the "
+                         "host's max-payload",
+                         GST_VIDEO_INFO_WIDTH(info), GST_VIDEO_INFO_HEIGHT(info),
+                         gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(info)),
+                         bytes + hx::kFrameRequestSize, peer.peer.c_str(), peer.max_payload));
+  }
+  priv->remote->drop(id, "frame of " + std::to_string(bytes) + " bytes is over the host's limit");
+}
+
 /* Runs without the stream lock. */
 static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstBuffer *buf,
                               const GstVideoInfo *info, bool force_keyframe) {
@@ -440,8 +482,9 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
     return Submitted::kFlushing;
   vmd::PeerInfo peer;
   std::string why;
-  if (!remote->ensure_connected(&peer, &why)) {
-    if (why == "flushing")
+  vmd::LinkResult link = remote->ensure_connected(&peer, &why);
+  if (!link) {
+    if (link.status == vmd::LinkStatus::kFlushing)
       return Submitted::kFlushing;
     remote->drop(id, why);
     return Submitted::kOk;
@@ -495,18 +538,7 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
   size_t bytes = layout_pixels(&vf, fourcc, &m, &priv->scratch, &iov);
   if (bytes + hx::kFrameRequestSize > peer.max_payload) {
     gst_video_frame_unmap(&vf);
-    if (priv->told_over_limit != bytes) { /* once per size, not once per frame */
-      priv->told_over_limit = bytes;
-      GST_ELEMENT_WARNING(self, STREAM, ENCODE, ("Frames are too large for the host"),
-                          ("a %dx%d %s frame is %zu bytes with its request; the host (%s) "
-                           "accepts at most %u bytes a message, so these frames are dropped: "
-                           "send NV12 (half the bytes of BGRx), a smaller size, or raise the "
-                           "host's max-payload",
-                           GST_VIDEO_INFO_WIDTH(info), GST_VIDEO_INFO_HEIGHT(info),
-                           gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(info)),
-                           bytes + hx::kFrameRequestSize, peer.peer.c_str(), peer.max_payload));
-    }
-    remote->drop(id, "frame of " + std::to_string(bytes) + " bytes is over the host's limit");
+    drop_oversized(self, id, info, bytes, peer);
     return Submitted::kOk;
   }
   remote->submit(id, m, iov.data(), int(iov.size()), bytes);
@@ -642,6 +674,11 @@ static void gst_vsock_enc_set_property(GObject *object, guint prop_id, const GVa
     case PROP_TIMEOUT_MS:
       s.timeout_ms = g_value_get_uint(value);
       break;
+    case PROP_TOKEN: {
+      const gchar *v = g_value_get_string(value);
+      s.token = v ? v : "";
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -674,6 +711,9 @@ static void gst_vsock_enc_get_property(GObject *object, guint prop_id, GValue *v
       break;
     case PROP_TIMEOUT_MS:
       g_value_set_uint(value, s.timeout_ms);
+      break;
+    case PROP_TOKEN:
+      g_value_set_string(value, s.token.empty() ? nullptr : s.token.c_str());
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -749,6 +789,12 @@ static void gst_vsock_enc_class_init(GstVsockEncClass *klass) {
                         "Bound in milliseconds on connecting, on each send and on each answer; "
                         "past it the frames in flight are dropped and the element reconnects",
                         10, 600000, kDefaultTimeoutMs, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_TOKEN,
+      g_param_spec_string("token", "Token",
+                          "Shared secret sent in HELLO to a host that wants one (the same as "
+                          "helixframesrv's token); NULL sends none. Never logged",
+                          nullptr, rw_ready));
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_vsock_enc_change_state);
   gst_element_class_add_static_pad_template(element_class, &sink_template);

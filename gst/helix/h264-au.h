@@ -27,6 +27,32 @@ inline int h264_first_slice_type(const uint8_t *data, size_t size) {
   return 0;
 }
 
+/* The same over an access unit in pieces (anything with .data and .size, in order), as if
+ * they were one buffer: a start code may span two pieces. */
+template <typename Pieces>
+int h264_first_slice_type_of_pieces(const Pieces &pieces) {
+  int zeros = 0;          /* zero bytes just seen */
+  bool at_type = false;   /* the byte after a 00 00 01 start code is next */
+  for (const auto &piece : pieces) {
+    for (size_t i = 0; i < piece.size; i++) {
+      const uint8_t b = piece.data[i];
+      if (at_type) {
+        const int type = b & 0x1f;
+        if (type >= 1 && type <= 5)
+          return type;
+        at_type = false;
+        zeros = b == 0 ? 1 : 0;
+      } else if (b == 0) {
+        zeros++;
+      } else {
+        at_type = b == 1 && zeros >= 2;
+        zeros = 0;
+      }
+    }
+  }
+  return 0;
+}
+
 /* True when the access unit starts an IDR picture (its first slice is of type 5). */
 inline bool h264_au_is_idr(const uint8_t *data, size_t size) {
   return h264_first_slice_type(data, size) == 5;

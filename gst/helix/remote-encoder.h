@@ -23,6 +23,8 @@
  */
 #pragma once
 
+#include "encoded-au.h"
+#include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
 #include "unique-fd.h"
@@ -48,6 +50,9 @@ struct RemoteEncoderConfig {
   /* Capabilities offered in HELLO. */
   uint32_t capabilities = vmd::hxfr::cap::kPixelUpload | vmd::hxfr::cap::kResourceId |
                           vmd::hxfr::cap::kExtraFormats | vmd::hxfr::cap::kOneReplyPerFrame;
+  /* Shared secret sent in HELLO (empty: none). With one, a host that cannot check it (a v1
+   * host) is not used. Never put in a log line or a reason. */
+  std::string token;
   /* How long to wait for HELLO_RESP; 0 skips HELLO (a pure v1 client). */
   int hello_timeout_ms = vmd::hxfr::kHelloTimeoutMs;
   /* Reconnect backoff after a failure: first delay, doubled per failure up to the maximum. */
@@ -65,7 +70,7 @@ struct EncodeResult {
   bool keyframe = false;
   int32_t error_code = 0;   /* the host's ERROR code when it answered ERROR */
   bool used_resource_id = false;
-  std::vector<uint8_t> data; /* Annex-B access unit (NALs concatenated) */
+  EncodedAu data;            /* Annex-B access unit: the host's NALs, not yet copied */
   std::string reason;        /* why dropped, for a log line */
 };
 
@@ -76,6 +81,20 @@ struct PeerInfo {
   uint32_t max_payload = vmd::hxfr::kDefaultMaxPayload;
   std::string peer;
   bool has(uint32_t bit) const { return (capabilities & bit) != 0; }
+};
+
+/* Why ensure_connected() has no connection to offer (kOk: it has one). */
+enum class LinkStatus {
+  kOk,
+  kFlushing, /* set_flushing(true): the caller gives up the frame */
+  kBackoff,  /* the last attempt failed and the next is not due yet */
+  kFailed,   /* this attempt failed (the text says why) */
+};
+
+/* What ensure_connected() returns beside its text; true when connected. */
+struct LinkResult {
+  LinkStatus status = LinkStatus::kFailed;
+  explicit operator bool() const { return status == LinkStatus::kOk; }
 };
 
 class RemoteEncoder {
@@ -98,8 +117,8 @@ class RemoteEncoder {
   bool wait_for_slot();
 
   /* Connects (with HELLO and CONFIG_REQ) unless connected or inside the backoff delay.
-   * Returns the peer when connected; false otherwise (*why says). */
-  bool ensure_connected(PeerInfo *peer, std::string *why);
+   * Returns the peer when connected; otherwise the status says why not, and *why in words. */
+  LinkResult ensure_connected(PeerInfo *peer, std::string *why);
 
   /* Sends one FRAME_REQUEST (m.pixels ignored: pixel data comes from iov, pixel_bytes in
    * total) and queues it; its result comes through the callback. A frame that cannot be sent
@@ -147,12 +166,44 @@ class RemoteEncoder {
     std::string failure; /* why it was closed (set once, under lock_) */
   };
 
-  bool connect_locked(std::unique_lock<std::mutex> &lock, std::string *why);
+  LinkStatus connect_locked(std::unique_lock<std::mutex> &lock, std::string *why);
+  void discard_stale_bytes(hxfr::Connection &conn);
+  bool send_config(hxfr::Connection &conn, std::string *why);
+  void start_link_locked(std::unique_lock<std::mutex> &lock, std::shared_ptr<Link> link);
   bool hello(hxfr::Connection &conn, PeerInfo *peer, std::string *why);
+  bool take_hello_answer(const hxfr::Message &msg, PeerInfo *peer, std::string *why, bool *ok);
+  bool v1_peer_usable(std::string *why) const;
   void fail_link_locked(const std::shared_ptr<Link> &link, const std::string &why);
   void join_reader(std::unique_lock<std::mutex> &lock);
+  /* Why the reader ends, and whether that is reported as a lost connection. */
+  struct ReaderEnd {
+    std::string why;
+    bool report = true;
+  };
+  /* The reason a frame in flight taken off the queue unanswered is lost. */
+  using LostWhy = std::function<std::string(const Pending &)>;
+
+  /* The reader thread: reads a message, matches it to its request, and at the end reports
+   * what is left as dropped. */
   void reader_main(std::shared_ptr<Link> link);
+  bool reader_wait_ms(const std::shared_ptr<Link> &link, unsigned unmatched, int *wait_ms,
+                      ReaderEnd *end);
+  bool read_message(const std::shared_ptr<Link> &link, hxfr::Parser &parser,
+                    unsigned unmatched, hxfr::Message *msg, ReaderEnd *end);
+  static bool decode_answer(hxfr::Message &&msg, EncodeResult *r, int64_t *pts);
+  size_t find_match_locked(bool is_error, int64_t pts) const;
+  void match_answer(const std::shared_ptr<Link> &link, hxfr::Message &&msg,
+                    unsigned *unmatched);
+  void finish_reader(const std::shared_ptr<Link> &link, ReaderEnd end);
+
+  /* Drop reports: takes the first count entries off pending_ (a skipped frame keeps its own
+   * reason, a frame in flight gets lost_why's) and returns how many were in flight; then
+   * hands results out in order without the lock. */
+  size_t take_drops_locked(size_t count, const LostWhy &lost_why,
+                           std::vector<EncodeResult> *out);
+  void hand_out_locked(std::unique_lock<std::mutex> &lock, std::vector<EncodeResult> *out);
   void deliver_front_locked(std::unique_lock<std::mutex> &lock);
+  void enqueue_locked(Pending p);
 
   const RemoteEncoderConfig config_;
   const ResultFn on_result_;
@@ -165,7 +216,9 @@ class RemoteEncoder {
   std::deque<Pending> pending_;
   std::thread reader_;
   int delivering_ = 0; /* results taken off pending_ and being handed out right now */
-  UniqueFd stop_fd_;  /* eventfd: readable = the reader must exit */
+  /* eventfd: readable = the reader must look again at once: its link is gone (exit) or the
+   * front of pending_ changed (a new deadline to wait for). The reader drains it. */
+  UniqueFd wake_fd_;
   UniqueFd flush_fd_; /* eventfd: readable = waits of the caller's thread give up */
   bool flushing_ = false;
   bool force_keyframe_ = false;

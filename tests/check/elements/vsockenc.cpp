@@ -13,6 +13,7 @@
 
 #include "doc-check.h"
 
+#include "h264-au.h"
 #include "hxfr-parser.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
@@ -26,11 +27,14 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -97,6 +101,8 @@ class ScriptedHost {
      * unknown type, silence, garbage, or a closed connection. */
     guint32 random_seed = 0;
     uint32_t hello_max_payload = hx::kDefaultMaxPayload; /* announced in HELLO_RESP */
+    bool never_answer_frames = false; /* answer HELLO, read every request, answer none */
+    bool hello_unauthorized = false;  /* answer HELLO with ERROR -7, like a host wanting a token */
   };
   /* A pts no test frame has: what a late answer to a request from an earlier connection
    * looks like. */
@@ -132,6 +138,10 @@ class ScriptedHost {
   uint16_t tcp_port() { return listener_->bound_tcp_port(); }
   int hellos() { return hellos_; }
   uint32_t hello_max_payload() { return hello_max_payload_; }
+  std::string hello_token() {
+    std::lock_guard<std::mutex> g(lock_);
+    return hello_token_;
+  }
 
  private:
   void run() {
@@ -272,6 +282,17 @@ class ScriptedHost {
         hx::Hello h;
         fail_unless(hx::decode(m.header, m.view(), &h) == hx::Status::kOk);
         hello_max_payload_ = h.max_payload;
+        {
+          std::lock_guard<std::mutex> g(lock_);
+          hello_token_ = h.token;
+        }
+        if (behaviour_.hello_unauthorized) {
+          hx::Error e;
+          e.code = hx::error_code::kUnauthorized;
+          e.message = "wrong token";
+          send(conn, hx::encode(e, 1));
+          break;
+        }
         if (behaviour_.stale_before_hello)
           send_answer(conn, kStalePts, false);
         if (behaviour_.hello_error) {
@@ -312,7 +333,8 @@ class ScriptedHost {
           std::lock_guard<std::mutex> g(lock_);
           frames_.push_back(std::move(s));
         }
-        if (behaviour_.silent || int(seen_before) == behaviour_.skip_frame)
+        if (behaviour_.silent || behaviour_.never_answer_frames ||
+            int(seen_before) == behaviour_.skip_frame)
           break;
         if (int(seen_before) == behaviour_.stale_before_frame)
           send_answer(conn, kStalePts, false);
@@ -344,6 +366,7 @@ class ScriptedHost {
   std::atomic<int> connections_{0};
   std::atomic<int> hellos_{0};
   std::atomic<uint32_t> hello_max_payload_{0};
+  std::string hello_token_;
 };
 
 std::string make_socket_path() {
@@ -842,6 +865,51 @@ GST_START_TEST(test_silent_host_recovers) {
 }
 GST_END_TEST;
 
+/* A host that answers HELLO, reads every request and never answers: no push and no EOS drain
+ * holds upstream longer than timeout-ms (plus 50 ms of slack), whatever timeout-ms is. */
+GST_START_TEST(test_silent_host_bounded_by_timeout) {
+  for (int timeout_ms : {10, 50, 200, 500}) {
+    std::string path = make_socket_path();
+    {
+      ScriptedHost::Behaviour b;
+      b.never_answer_frames = true;
+      ScriptedHost host(path, b);
+      std::string extra = "timeout-ms=" + std::to_string(timeout_ms) +
+                          " max-in-flight=2 keyframe-interval=0";
+      GstHarness *h = make_harness(path, extra);
+      /* Three connections, each with two frames in flight and a third waiting for a slot,
+       * then (after the reconnect backoff) one frame in flight at EOS. */
+      gint64 worst_push_ms = 0;
+      int n = 0;
+      for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < (round < 3 ? 3 : 1); i++, n++) {
+          gint64 start = g_get_monotonic_time();
+          fail_unless_equals_int(gst_harness_push(h, make_frame(h, n)), GST_FLOW_OK);
+          worst_push_ms = std::max(worst_push_ms, (g_get_monotonic_time() - start) / 1000);
+        }
+        if (round < 3)
+          g_usleep(150000); /* past the first reconnect backoff (100 ms) */
+      }
+      gint64 start = g_get_monotonic_time();
+      fail_unless(gst_harness_push_event(h, gst_event_new_eos()));
+      gint64 drain_ms = (g_get_monotonic_time() - start) / 1000;
+      g_printerr("silent host, timeout-ms=%d: longest push %" G_GINT64_FORMAT
+                 " ms, EOS drain %" G_GINT64_FORMAT " ms, %zu frames sent\n",
+                 timeout_ms, worst_push_ms, drain_ms, host.frames().size());
+      fail_unless(!host.frames().empty(), "no frame reached the host");
+      fail_unless(worst_push_ms <= timeout_ms + 50,
+                  "timeout-ms=%d, but a push held upstream %" G_GINT64_FORMAT " ms",
+                  timeout_ms, worst_push_ms);
+      fail_unless(drain_ms <= timeout_ms + 50,
+                  "timeout-ms=%d, but the EOS drain held upstream %" G_GINT64_FORMAT " ms",
+                  timeout_ms, drain_ms);
+      gst_harness_teardown(h);
+    }
+    remove_socket_path(path);
+  }
+}
+GST_END_TEST;
+
 /* A host whose HELLO_RESP allows fewer bytes than a frame needs: the frames are dropped
  * (never sent), with one warning on the bus that says why and what to do; one that allows
  * less than an ERROR is not used at all (the connection fails, as helixframesrv refuses such
@@ -1125,6 +1193,172 @@ GST_START_TEST(test_no_host) {
 }
 GST_END_TEST;
 
+/* A UNIX listener whose tiny queue is full (it never accepts): the warning says that the
+ * connect to that address failed and why (the errno text), not that sending HELLO did. */
+GST_START_TEST(test_listen_queue_full) {
+  std::string path = make_socket_path();
+  vmd::UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un sun = {};
+  sun.sun_family = AF_UNIX;
+  g_strlcpy(sun.sun_path, path.c_str(), sizeof sun.sun_path);
+  fail_unless(bind(listener.get(), reinterpret_cast<sockaddr *>(&sun), sizeof sun) == 0);
+  fail_unless(listen(listener.get(), 0) == 0);
+  std::vector<vmd::UniqueFd> fillers;
+  for (int i = 0; i < 16; i++) {
+    vmd::UniqueFd c(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    const bool full = connect(c.get(), reinterpret_cast<sockaddr *>(&sun), sizeof sun) != 0 &&
+                      errno == EAGAIN;
+    if (full)
+      break;
+    fillers.push_back(std::move(c));
+  }
+  GstHarness *h = make_harness(path, "timeout-ms=200");
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  for (int i = 0; i < 3; i++)
+    fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+  auto warnings = bus_warnings(bus);
+  fail_unless(!warnings.empty(), "no warning");
+  const std::string &text = warnings[0].first;
+  fail_unless(text.find("cannot connect to unix://" + path) != std::string::npos, "%s",
+              text.c_str());
+  fail_unless(text.find(g_strerror(EAGAIN)) != std::string::npos ||
+                  text.find(g_strerror(ENOTCONN)) != std::string::npos,
+              "%s", text.c_str());
+  fail_unless(text.find("HELLO") == std::string::npos, "%s", text.c_str());
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+  gst_harness_teardown(h);
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* The slice-type scan over an access unit in pieces (the NALs as received, never
+ * concatenated) agrees with the scan of the same bytes in one buffer, wherever the pieces are
+ * cut, start codes split across two pieces included. */
+GST_START_TEST(test_slice_type_of_pieces) {
+  const std::vector<std::vector<uint8_t>> units = {
+      {0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 0x88},
+      {0, 0, 1, 0x41, 0x9a},
+      {0, 0, 1, 0x06, 0, 0, 0, 1, 0x21},
+      {0, 0, 0, 0, 1, 0, 0, 1, 0x25},
+      {0, 0, 1, 0x09, 0x10},
+      {0, 0, 1},
+      {1, 2, 3},
+  };
+  for (const auto &u : units) {
+    const int whole = vmd::h264_first_slice_type(u.data(), u.size());
+    for (size_t cut1 = 0; cut1 <= u.size(); cut1++) {
+      for (size_t cut2 = cut1; cut2 <= u.size(); cut2++) {
+        std::vector<hx::ByteView> pieces = {{u.data(), cut1},
+                                            {u.data() + cut1, cut2 - cut1},
+                                            {u.data() + cut2, u.size() - cut2}};
+        fail_unless_equals_int(vmd::h264_first_slice_type_of_pieces(pieces), whole);
+      }
+    }
+  }
+}
+GST_END_TEST;
+
+/* The token property goes into HELLO byte for byte, and frames flow as without one. */
+GST_START_TEST(test_token_sent) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost host(path, {});
+    const std::string token = "s3cr\xc3\xa9t, with spaces & more";
+    GstHarness *h = make_harness(path, "token=\"" + token + "\"");
+    fail_unless_equals_int(gst_harness_push(h, make_frame(h, 0)), GST_FLOW_OK);
+    GstBuffer *b = pull_within(h, 3000);
+    fail_unless(b != nullptr, "no output with a token set");
+    gst_buffer_unref(b);
+    fail_unless(host.hello_token() == token, "HELLO carried '%s'", host.hello_token().c_str());
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A host that answers HELLO with ERROR -7: one warning that says the token was refused and
+ * what to do, no frame sent, and reconnection attempts as after any failed connection. */
+GST_START_TEST(test_token_refused) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.hello_unauthorized = true;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "token=wrong timeout-ms=200");
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    for (int i = 0; i < 20; i++) {
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+      g_usleep(20000);
+    }
+    auto warnings = bus_warnings(bus);
+    fail_unless_equals_int(int(warnings.size()), 1);
+    fail_unless(warnings[0].first.find("the host refused the token (ERROR -7): set the same "
+                                       "token as helixframesrv's") != std::string::npos,
+                "%s", warnings[0].first.c_str());
+    fail_unless(warnings[0].first.find("wrong") == std::string::npos, "token in a warning");
+    fail_unless(host.hellos() >= 2, "no reconnection attempt (%d HELLOs)", host.hellos());
+    fail_unless_equals_int(int(host.frames().size()), 0);
+    fail_unless(gst_harness_try_pull(h) == nullptr);
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* With a token, a v1 host (no HELLO answer) is not used: it cannot check the token. */
+GST_START_TEST(test_token_v1_host_refused) {
+  std::string path = make_socket_path();
+  {
+    ScriptedHost::Behaviour b;
+    b.answer_hello = false;
+    ScriptedHost host(path, b);
+    GstHarness *h = make_harness(path, "token=secret timeout-ms=100");
+    GstBus *bus = gst_bus_new();
+    gst_element_set_bus(h->element, bus);
+    for (int i = 0; i < 5; i++)
+      fail_unless_equals_int(gst_harness_push(h, make_frame(h, i)), GST_FLOW_OK);
+    auto warnings = bus_warnings(bus);
+    fail_unless_equals_int(int(warnings.size()), 1);
+    fail_unless(warnings[0].first.find("cannot check the token") != std::string::npos, "%s",
+                warnings[0].first.c_str());
+    fail_unless_equals_int(int(host.frames().size()), 0);
+    gst_element_set_bus(h->element, nullptr);
+    gst_object_unref(bus);
+    gst_harness_teardown(h);
+  }
+  remove_socket_path(path);
+}
+GST_END_TEST;
+
+/* A token longer than HXFR carries fails at start with an error that says so. */
+GST_START_TEST(test_token_too_long) {
+  GstElement *e = gst_element_factory_make("vsockenc", nullptr);
+  fail_unless(e != nullptr);
+  std::string token(hx::kMaxTokenSize + 1, 'x');
+  g_object_set(e, "address", "unix:///nonexistent/hxfr.sock", "token", token.c_str(), nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  fail_unless_equals_int(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  fail_unless(m != nullptr);
+  GError *err = nullptr;
+  gst_message_parse_error(m, &err, nullptr);
+  fail_unless(strstr(err->message, "at most 128") != nullptr, "%s", err->message);
+  fail_unless(strstr(err->message, "xxxx") == nullptr, "token in the error");
+  g_clear_error(&err);
+  gst_message_unref(m);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_element_set_bus(e, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+}
+GST_END_TEST;
+
 /* An address that cannot be parsed fails at start with an error that says why. */
 GST_START_TEST(test_bad_address) {
   GstElement *e = gst_element_factory_make("vsockenc", nullptr);
@@ -1226,12 +1460,19 @@ static Suite *vsockenc_suite(void) {
   tcase_add_test(tc, test_force_keyframe);
   tcase_add_test(tc, test_bitrate_config);
   tcase_add_test(tc, test_silent_host_recovers);
+  tcase_add_test(tc, test_silent_host_bounded_by_timeout);
   tcase_add_test(tc, test_random_host);
   tcase_add_test(tc, test_host_max_payload_too_small);
   tcase_add_test(tc, test_host_restart);
   tcase_add_test(tc, test_eos_drains);
   tcase_add_test(tc, test_flush_wakes_waiter);
   tcase_add_test(tc, test_no_host);
+  tcase_add_test(tc, test_listen_queue_full);
+  tcase_add_test(tc, test_slice_type_of_pieces);
+  tcase_add_test(tc, test_token_sent);
+  tcase_add_test(tc, test_token_refused);
+  tcase_add_test(tc, test_token_v1_host_refused);
+  tcase_add_test(tc, test_token_too_long);
   tcase_add_test(tc, test_bad_address);
   tcase_add_test(tc, test_find_render_node);
   tcase_add_test(tc, test_virtgpu_open_refuses);

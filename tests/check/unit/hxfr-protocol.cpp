@@ -82,6 +82,10 @@ const Golden kGolden[] = {
     {"hello_resp",
      "48 58 46 52 41 00 00 00  10 00 00 00 02 00 00 00\n"
      "7b 00 00 00 00 00 00 04  00 00 00 00\n"},
+    {"hello_token",
+     "48 58 46 52 40 00 00 00  1c 00 00 00 02 00 0c 00\n"
+     "7b 00 00 00 00 00 00 04  00 00 00 00 73 33 63 72\n"
+     "65 74 2d 74 6f 6b 65 6e\n"},
     {"error",
      "48 58 46 52 ff 00 01 00  04 01 00 00 fe ff ff ff\n"
      "6e 6f 20 66 72 61 6d 65  20 79 65 74 20 66 6f 72\n"
@@ -781,6 +785,67 @@ GST_START_TEST(test_hello) {
 }
 GST_END_TEST;
 
+/* The token of our HELLO: length at offset 2, bytes after the 16 fixed ones; bounded; compared
+ * in constant time. */
+GST_START_TEST(test_hello_token) {
+  Hello with = golden_hello();
+  with.token = "s3cret-token";
+  assert_bytes(encode(with, 0), golden("hello_token"), "hello_token");
+  Message m = parse_one(golden("hello_token"));
+  Hello back;
+  fail_unless(decode(m.header, m.view(), &back) == Status::kOk);
+  fail_unless(back.token == "s3cret-token");
+  fail_unless_equals_int(back.capabilities, golden_hello().capabilities);
+  /* Without a token nothing changes: the plain golden HELLO decodes with an empty one. */
+  m = parse_one(golden("hello"));
+  back.token = "stale";
+  fail_unless(decode(m.header, m.view(), &back) == Status::kOk);
+  fail_unless(back.token.empty());
+  /* A peer that predates tokens reads the same 16 bytes and ignores the rest. */
+  HelloResponse as_resp;
+  Raw r = raw(golden("hello_token"));
+  r.bytes[4] = uint8_t(MsgType::kHelloResponse);
+  r.header.type = MsgType::kHelloResponse;
+  fail_unless(decode(r.header, r.payload(), &as_resp) == Status::kOk);
+  fail_unless_equals_int(as_resp.max_payload, 64u << 20);
+  /* Any bytes, up to kMaxTokenSize; one more cannot be encoded. */
+  with.token = std::string(kMaxTokenSize, '\0');
+  with.token[5] = '\xff';
+  m = parse_one(encode(with, 0));
+  fail_unless(decode(m.header, m.view(), &back) == Status::kOk);
+  fail_unless(back.token == with.token);
+  with.token.push_back('x');
+  fail_unless(encode(with, 0).empty());
+  /* A length the payload does not hold, or over the bound, is refused. */
+  std::vector<uint8_t> b = golden("hello_token");
+  b[kHeaderSize + 2] = 13;
+  r = raw(b);
+  fail_unless(decode(r.header, r.payload(), &back) == Status::kBadPayloadSize);
+  b = golden("hello_token");
+  b.resize(kHeaderSize + kHelloSize + 200, 'a');
+  put_u32(&b, 8, kHelloSize + 200);
+  b[kHeaderSize + 2] = 200;
+  r = raw(b);
+  fail_unless(check_header(r.header) == Status::kOk);
+  fail_unless(decode(r.header, r.payload(), &back) == Status::kBadPayloadSize);
+  /* Trailing bytes after the token are a later version's and ignored. */
+  b = golden("hello_token");
+  b.insert(b.end(), 5, 0xee);
+  put_u32(&b, 8, 28 + 5);
+  r = raw(b);
+  fail_unless(decode(r.header, r.payload(), &back) == Status::kOk);
+  fail_unless(back.token == "s3cret-token");
+  /* Equality. */
+  fail_unless(tokens_equal("abc", "abc"));
+  fail_unless(!tokens_equal("abc", "abd"));
+  fail_unless(!tokens_equal("abc", "abcd"));
+  fail_unless(!tokens_equal("", "a"));
+  fail_unless(tokens_equal("", ""));
+  fail_unless(!tokens_equal(std::string(200, 'a'), std::string(200, 'a') + "b"));
+  fail_unless(!tokens_equal(std::string("a\0", 2), "a"));
+}
+GST_END_TEST;
+
 GST_START_TEST(test_type_values) {
   /* Helix's values (helix-frame-export.h); HELLO takes two that Helix does not use. */
   fail_unless_equals_int(int(MsgType::kFrameRequest), 0x01);
@@ -844,6 +909,7 @@ static Suite *hxfr_protocol_suite() {
   tcase_add_test(tc, test_pixel_layouts);
   tcase_add_test(tc, test_nal_list_malformed);
   tcase_add_test(tc, test_hello);
+  tcase_add_test(tc, test_hello_token);
   tcase_add_test(tc, test_type_values);
   tcase_add_test(tc, test_encode_limits);
   return s;

@@ -21,14 +21,16 @@ namespace hx = vmd::hxfr;
 ClientSession::ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn,
                              EncoderChoice encoder, uint32_t max_payload,
                              std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
-                             SessionLimits limits)
+                             SessionLimits limits, std::string token)
     : id_(id),
       conn_(std::move(conn)),
       encoder_choice_(std::move(encoder)),
       max_payload_(max_payload),
       scanouts_(std::move(scanouts)),
       cancel_fd_(cancel_fd),
-      limits_(limits) {}
+      limits_(limits),
+      token_(std::move(token)),
+      authorized_(token_.empty()) {}
 
 ClientSession::~ClientSession() {
   if (thread_) {
@@ -193,6 +195,11 @@ bool ClientSession::handle(hx::Message msg) {
   first_message_ = false;
   GST_LOG("client %" G_GUINT64_FORMAT ": %s, %u bytes", id_, hx::msg_type_name(h.type),
           h.payload_size);
+  /* With a token, nothing but HELLO (first) is answered before it is checked. */
+  if (!authorized_ && !(first && h.type == hx::MsgType::kHello))
+    return refuse_unauthorized(first ? "first message is not HELLO (a v1 client)"
+                                     : "request before HELLO",
+                               1);
   switch (h.type) {
     case hx::MsgType::kHello:
       return on_hello(msg, first);
@@ -242,6 +249,13 @@ bool ClientSession::on_hello(const hx::Message &msg, bool first) {
                0);
     return false;
   }
+  if (!authorized_) {
+    if (hello.token.empty() || !hx::tokens_equal(hello.token, token_))
+      return refuse_unauthorized(hello.token.empty() ? "HELLO without a token"
+                                                     : "HELLO with a wrong token",
+                                 0);
+    authorized_ = true;
+  }
   hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
   version_ = r.version;
   caps_ = r.capabilities;
@@ -249,6 +263,15 @@ bool ClientSession::on_hello(const hx::Message &msg, bool first) {
   GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted, accepts "
            "payloads up to %u bytes", id_, version_, caps_, peer_max_payload_);
   return send(hx::encode(r, 0));
+}
+
+bool ClientSession::refuse_unauthorized(const char *why, uint16_t session) {
+  GST_WARNING("client %" G_GUINT64_FORMAT " (%s): %s, but helixframesrv has a token: closing",
+              id_, conn_->peer().c_str(), why);
+  send_error(hx::error_code::kUnauthorized,
+             "token missing or wrong: set vsockenc token=... to helixframesrv's token",
+             session);
+  return false;
 }
 
 bool ClientSession::on_ping(const hx::Message &msg) {

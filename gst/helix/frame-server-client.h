@@ -49,7 +49,7 @@ class ClientSession {
  public:
   ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn, EncoderChoice encoder,
                 uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
-                SessionLimits limits);
+                SessionLimits limits, std::string token);
   ~ClientSession(); /* joins */
   ClientSession(const ClientSession &) = delete;
   ClientSession &operator=(const ClientSession &) = delete;
@@ -71,6 +71,7 @@ class ClientSession {
   /* false: close the connection */
   bool handle(vmd::hxfr::Message msg); /* dispatches to one of: */
   bool on_hello(const vmd::hxfr::Message &msg, bool first);
+  bool refuse_unauthorized(const char *why, uint16_t session); /* ERROR UNAUTHORIZED; false: close */
   bool on_ping(const vmd::hxfr::Message &msg);
   bool on_keyframe_request();
   bool on_config(const vmd::hxfr::Message &msg);
@@ -104,6 +105,7 @@ class ClientSession {
   std::shared_ptr<ScanoutRegistry> scanouts_;
   int cancel_fd_;
   const SessionLimits limits_;
+  const std::string token_; /* empty: no authentication */
   std::unique_ptr<std::thread> thread_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> stopping_{false};
@@ -120,6 +122,7 @@ class ClientSession {
    * thread before the sender thread exists. */
   uint32_t peer_max_payload_ = vmd::hxfr::kDefaultMaxPayload;
   bool first_message_ = true;
+  bool authorized_ = false; /* a HELLO with the token came (or none is wanted) */
   int64_t last_request_us_ = 0;  /* monotonic: the last message other than PING */
   int64_t message_start_us_ = 0; /* the first byte of the message being read came */
   int64_t last_read_us_ = 0;

@@ -132,7 +132,7 @@ void FrameServer::accept_loop() {
     GST_INFO("client %" G_GUINT64_FORMAT " connected from %s", id, conn->peer().c_str());
     auto session = std::make_unique<ClientSession>(
         id, std::move(conn), config_.encoder, config_.max_payload, scanouts_, cancel_fd_.get(),
-        config_.limits);
+        config_.limits, config_.token);
     session->start();
     std::lock_guard<std::mutex> g(lock_);
     sessions_.push_back(std::move(session));

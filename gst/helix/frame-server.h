@@ -27,6 +27,7 @@ struct ServerConfig {
   uint32_t max_clients = 16;
   uint32_t max_payload = 64u * 1024 * 1024;
   SessionLimits limits;
+  std::string token; /* empty: no authentication */
 };
 
 class FrameServer {

@@ -506,7 +506,8 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
     uint32_t rid = lookup_resource_id(self, buf, s, &why);
     if (rid) {
       m.resource_id = rid;
-      m.format = vmd::helix::sender_fourcc(GST_VIDEO_INFO_FORMAT(info), peer.has(hx::cap::kExtraFormats));
+      m.format = vmd::helix::sender_fourcc(GST_VIDEO_INFO_FORMAT(info),
+                                           peer.has(hx::cap::kExtraFormats));
       m.stride = GST_VIDEO_INFO_PLANE_STRIDE(info, 0);
       remote->submit(id, m, nullptr, 0, 0);
       return Submitted::kOk;
@@ -534,7 +535,8 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
     return Submitted::kError;
   }
   std::vector<struct iovec> iov;
-  uint32_t fourcc = vmd::helix::sender_fourcc(GST_VIDEO_INFO_FORMAT(info), peer.has(hx::cap::kExtraFormats));
+  uint32_t fourcc =
+      vmd::helix::sender_fourcc(GST_VIDEO_INFO_FORMAT(info), peer.has(hx::cap::kExtraFormats));
   size_t bytes = layout_pixels(&vf, fourcc, &m, &priv->scratch, &iov);
   if (bytes + hx::kFrameRequestSize > peer.max_payload) {
     gst_video_frame_unmap(&vf);

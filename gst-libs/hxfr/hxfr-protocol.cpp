@@ -5,6 +5,8 @@
  */
 #include "hxfr-protocol.h"
 
+#include "hxfr-planes.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -317,6 +319,16 @@ Status decode(const Header &h, ByteView payload, FrameRequest *out) {
 
 /* --- FRAME_RESPONSE -------------------------------------------------------------------- */
 
+namespace {
+void write_frame_response_fields(le::Writer *w, const FrameResponse &m, uint32_t nal_count) {
+  w->i64(m.pts_ns);
+  w->i64(m.dts_ns);
+  w->u8(m.is_keyframe ? 1 : 0);
+  w->zeros(3);
+  w->u32(nal_count);
+}
+}  // namespace
+
 std::vector<uint8_t> encode(const FrameResponse &m, uint16_t session_id) {
   uint64_t payload = kFrameResponseFixedSize;
   for (const ByteView &nal : m.nals)
@@ -326,15 +338,24 @@ std::vector<uint8_t> encode(const FrameResponse &m, uint16_t session_id) {
     return {};
   std::vector<uint8_t> out = begin(MsgType::kFrameResponse, 0, session_id, uint32_t(payload));
   le::Writer w(&out);
-  w.i64(m.pts_ns);
-  w.i64(m.dts_ns);
-  w.u8(m.is_keyframe ? 1 : 0);
-  w.zeros(3);
-  w.u32(uint32_t(m.nals.size()));
+  write_frame_response_fields(&w, m, uint32_t(m.nals.size()));
   for (const ByteView &nal : m.nals) {
     w.u32(uint32_t(nal.size));
     w.bytes(nal);
   }
+  return out;
+}
+
+std::vector<uint8_t> encode_frame_response_prefix(const FrameResponse &m, uint16_t session_id,
+                                                  size_t nal_size) {
+  const uint64_t payload = uint64_t(kFrameResponseFixedSize) + 4 + uint64_t(nal_size);
+  if (payload > std::numeric_limits<uint32_t>::max())
+    return {};
+  std::vector<uint8_t> out = begin_reserving(MsgType::kFrameResponse, 0, session_id,
+                                             uint32_t(payload), kFrameResponseFixedSize + 4);
+  le::Writer w(&out);
+  write_frame_response_fields(&w, m, 1);
+  w.u32(uint32_t(nal_size));
   return out;
 }
 
@@ -680,16 +701,10 @@ std::optional<uint64_t> pixel_bytes_needed(uint32_t format, uint32_t width, uint
   std::optional<uint32_t> stride_min = min_stride(format, width);
   if (!stride_min || stride < *stride_min)
     return std::nullopt;
-  const uint64_t s = stride, h = height;
-  const uint64_t ch = (h + 1) / 2; /* chroma rows */
-  switch (format) {
-    case format::kNV12:
-      return s * h + s * ch; /* Y, then interleaved UV with the same stride */
-    case format::kYU12:
-      return s * h + 2 * ((s + 1) / 2) * ch; /* Y, U, V; chroma stride = ceil(stride / 2) */
-    default:
-      return s * h;
-  }
+  std::optional<PlaneLayout> layout = plane_layout(format, width, height, stride);
+  if (!layout)
+    return std::nullopt;
+  return layout->total; /* 64-bit sums of 32-bit products: no overflow */
 }
 
 }  // namespace vmd::hxfr

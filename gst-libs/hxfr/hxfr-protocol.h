@@ -287,6 +287,12 @@ std::vector<uint8_t> encode(const Error &m, uint16_t session_id);
  * Empty when pixel_bytes does not fit. */
 std::vector<uint8_t> encode_frame_request_prefix(const FrameRequest &m, uint16_t session_id,
                                                  size_t pixel_bytes);
+/* The bytes of a FRAME_RESPONSE carrying one NAL entry of nal_size bytes up to that entry's
+ * data (header, fixed fields, nal_count = 1, the entry's size), so the NAL can follow from
+ * where it is (writev) instead of being copied into the message; m.nals is ignored. Equal to
+ * the start of encode() of the same message. Empty when the payload would not fit a u32. */
+std::vector<uint8_t> encode_frame_response_prefix(const FrameResponse &m, uint16_t session_id,
+                                                  size_t nal_size);
 
 /* Decoders take a header that passed check_header() and exactly its payload. They repeat the
  * size checks (so they are safe on their own) and return kWrongType for another type. */

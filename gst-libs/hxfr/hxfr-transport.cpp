@@ -522,7 +522,11 @@ uint16_t Listener::bound_tcp_port() const {
   return 0;
 }
 
-std::unique_ptr<Connection> Listener::accept(int timeout_ms, int cancel_fd, std::string *error) {
+std::unique_ptr<Connection> Listener::accept(int timeout_ms, int cancel_fd, std::string *error,
+                                             Io *status) {
+  Io ignored;
+  Io &st = status ? *status : ignored;
+  st = Io::Ok;
   const int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;
   for (;;) {
     vmd::UniqueFd client(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -535,11 +539,13 @@ std::unique_ptr<Connection> Listener::accept(int timeout_ms, int cancel_fd, std:
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       *error = errno_text("accept on " + address_.text);
+      st = Io::Error;
       return nullptr;
     }
     Io io = poll_until(fd_.get(), POLLIN, deadline, cancel_fd);
     if (io != Io::Ok) {
       *error = io_name(io);
+      st = io;
       return nullptr;
     }
   }

@@ -90,8 +90,10 @@ class Listener {
   Listener(const Listener &) = delete;
   Listener &operator=(const Listener &) = delete;
 
-  /* A new client, or nullptr on timeout / cancel / error (*error says). */
-  std::unique_ptr<Connection> accept(int timeout_ms, int cancel_fd, std::string *error);
+  /* A new client, or nullptr on timeout / cancel / error: *status (when given) says which
+   * (Io::Ok with a client), *error describes it. */
+  std::unique_ptr<Connection> accept(int timeout_ms, int cancel_fd, std::string *error,
+                                     Io *status = nullptr);
   int fd() const { return fd_.get(); }
   /* The TCP port actually bound (for tcp://HOST:0 in tests). */
   uint16_t bound_tcp_port() const;

@@ -1,7 +1,6 @@
 /* gst-vmdisplay: one connected HXFR client of helixframesrv. */
 #include "frame-server-client.h"
 
-#include <gst/video/video.h>
 #include <poll.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -9,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 GST_DEBUG_CATEGORY_EXTERN(helix_frame_server_debug);
@@ -18,74 +18,19 @@ namespace vmd::helix {
 
 namespace hx = vmd::hxfr;
 
-namespace {
-
-/* An upload's layout as GStreamer sees it: format, and each plane's offset and stride as the
- * wire defines them (docs/protocol.md, "Pixel data"). */
-struct UploadLayout {
-  GstVideoFormat format = GST_VIDEO_FORMAT_UNKNOWN;
-  guint n_planes = 1;
-  gsize offset[GST_VIDEO_MAX_PLANES] = {};
-  gint stride[GST_VIDEO_MAX_PLANES] = {};
-};
-
-bool upload_layout(uint32_t fourcc, uint32_t height, uint32_t stride, UploadLayout *out) {
-  out->stride[0] = gint(stride);
-  switch (fourcc) {
-    case hx::format::kAR24:
-      out->format = GST_VIDEO_FORMAT_BGRA;
-      return true;
-    case hx::format::kAB24:
-      out->format = GST_VIDEO_FORMAT_RGBA;
-      return true;
-    case hx::format::kXR24:
-      out->format = GST_VIDEO_FORMAT_BGRx;
-      return true;
-    case hx::format::kXB24:
-      out->format = GST_VIDEO_FORMAT_RGBx;
-      return true;
-    case hx::format::kNV12:
-      out->format = GST_VIDEO_FORMAT_NV12;
-      out->n_planes = 2;
-      out->offset[1] = gsize(stride) * height;
-      out->stride[1] = gint(stride);
-      return true;
-    case hx::format::kYU12: {
-      out->format = GST_VIDEO_FORMAT_I420;
-      out->n_planes = 3;
-      gsize cstride = (stride + 1) / 2, cheight = (height + 1) / 2;
-      out->offset[1] = gsize(stride) * height;
-      out->stride[1] = gint(cstride);
-      out->offset[2] = out->offset[1] + cstride * cheight;
-      out->stride[2] = gint(cstride);
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-std::string fourcc_text(uint32_t f) {
-  char s[5];
-  for (int i = 0; i < 4; i++) {
-    char c = char((f >> (8 * i)) & 0xff);
-    s[i] = g_ascii_isprint(c) ? c : '?';
-  }
-  s[4] = 0;
-  return s;
-}
-
-}  // namespace
-
 ClientSession::ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn,
                              EncoderChoice encoder, uint32_t max_payload,
-                             std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd)
+                             std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
+                             SessionLimits limits, std::string token)
     : id_(id),
       conn_(std::move(conn)),
       encoder_choice_(std::move(encoder)),
       max_payload_(max_payload),
       scanouts_(std::move(scanouts)),
-      cancel_fd_(cancel_fd) {}
+      cancel_fd_(cancel_fd),
+      limits_(limits),
+      token_(std::move(token)),
+      authorized_(token_.empty()) {}
 
 ClientSession::~ClientSession() {
   if (thread_) {
@@ -119,9 +64,13 @@ bool ClientSession::send(const std::vector<uint8_t> &bytes) {
   if (bytes.empty())
     return false;
   std::lock_guard<std::mutex> g(send_lock_);
+  return send_locked(bytes.data(), bytes.size());
+}
+
+bool ClientSession::send_locked(const uint8_t *data, size_t size) {
   /* Bounded by the client's reading, not by the message's size: a slow reader of a large
    * access unit is served; one that reads nothing for kSendTimeoutMs is dropped. */
-  hxfr::Io io = conn_->send_all_while_read(bytes.data(), bytes.size(), kSendTimeoutMs, cancel_fd_);
+  hxfr::Io io = conn_->send_all_while_read(data, size, kSendTimeoutMs, cancel_fd_);
   if (io != hxfr::Io::Ok) {
     GST_WARNING("client %" G_GUINT64_FORMAT " (%s): send failed (%s%s%s): closing", id_,
                 conn_->peer().c_str(), hxfr::io_name(io), conn_->last_error().empty() ? "" : ": ",
@@ -129,6 +78,18 @@ bool ClientSession::send(const std::vector<uint8_t> &bytes) {
     return false;
   }
   return true;
+}
+
+bool ClientSession::send_frame(const hx::FrameResponse &r, const AccessUnit &au,
+                               uint16_t session) {
+  if (au.empty()) /* no NAL entry */
+    return send(hx::encode(r, session));
+  /* The access unit goes from the encoder's buffer, after its prefix: no copy. */
+  std::vector<uint8_t> prefix = hx::encode_frame_response_prefix(r, session, au.size());
+  if (prefix.empty())
+    return false;
+  std::lock_guard<std::mutex> g(send_lock_);
+  return send_locked(prefix.data(), prefix.size()) && send_locked(au.data(), au.size());
 }
 
 bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t session) {
@@ -140,49 +101,8 @@ bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t s
 
 void ClientSession::run() {
   hx::Parser parser(max_payload_);
-  /* A client that stops inside a message would hold its slot and its
-   * payload buffer forever: no progress for this long closes it. */
-  constexpr int64_t kStalledMessageUs = 10 * G_USEC_PER_SEC;
-  int64_t last_progress = g_get_monotonic_time();
-  for (;;) {
-    if (parser.ready()) {
-      if (!handle(parser.take()))
-        break;
-      continue;
-    }
-    if (parser.failed()) {
-      GST_WARNING("client %" G_GUINT64_FORMAT " (%s): malformed message (%s): closing", id_,
-                  conn_->peer().c_str(), parser.error_detail().c_str());
-      send_error(hx::error_code::kInvalidMsg,
-                 std::string("invalid message: ") + parser.error_detail(), version_ >= 2 ? 0 : 1);
-      break;
-    }
-    hx::Parser::Space space = parser.prepare();
-    size_t got = 0;
-    hxfr::Io io = conn_->recv_some(space.data, space.size, &got, kRecvPollMs, cancel_fd_);
-    if (io == hxfr::Io::Timeout) {
-      if (!parser.at_boundary() && g_get_monotonic_time() - last_progress > kStalledMessageUs) {
-        GST_WARNING("client %" G_GUINT64_FORMAT " (%s): stalled inside a message for 10 s: closing",
-                    id_, conn_->peer().c_str());
-        send_error(hx::error_code::kInvalidMsg, "message not completed within 10 s",
-                   version_ >= 2 ? 0 : 1);
-        break;
-      }
-      continue;
-    }
-    last_progress = g_get_monotonic_time();
-    if (io != hxfr::Io::Ok) {
-      if (io == hxfr::Io::Closed && parser.at_boundary())
-        GST_INFO("client %" G_GUINT64_FORMAT " (%s) disconnected", id_, conn_->peer().c_str());
-      else if (io != hxfr::Io::Cancelled)
-        GST_WARNING("client %" G_GUINT64_FORMAT
-                    " (%s): connection ended inside a message "
-                    "(%s%s%s)",
-                    id_, conn_->peer().c_str(), hxfr::io_name(io),
-                    conn_->last_error().empty() ? "" : ": ", conn_->last_error().c_str());
-      break;
-    }
-    parser.commit(got);
+  last_request_us_ = g_get_monotonic_time();
+  while (step(&parser)) {
   }
   if (subscriber_)
     subscriber_->close();
@@ -193,99 +113,110 @@ void ClientSession::run() {
   finished_ = true;
 }
 
+bool ClientSession::step(hx::Parser *parser) {
+  if (parser->ready()) {
+    hx::Message msg = parser->take();
+    if (msg.header.type != hx::MsgType::kPing)
+      last_request_us_ = g_get_monotonic_time();
+    /* What follows in the parser arrived with the last read at the latest. */
+    message_start_us_ = parser->at_boundary() ? 0 : last_read_us_;
+    return handle(std::move(msg));
+  }
+  if (parser->failed()) {
+    GST_WARNING("client %" G_GUINT64_FORMAT " (%s): malformed message (%s): closing", id_,
+                conn_->peer().c_str(), parser->error_detail().c_str());
+    send_error(hx::error_code::kInvalidMsg,
+               std::string("invalid message: ") + parser->error_detail(), version_ >= 2 ? 0 : 1);
+    return false;
+  }
+  if (!within_limits(*parser))
+    return false;
+  hx::Parser::Space space = parser->prepare();
+  size_t got = 0;
+  hxfr::Io io = conn_->recv_some(space.data, space.size, &got, next_wait_ms(*parser), cancel_fd_);
+  if (io == hxfr::Io::Timeout)
+    return true;
+  if (io != hxfr::Io::Ok) {
+    if (io == hxfr::Io::Closed && parser->at_boundary())
+      GST_INFO("client %" G_GUINT64_FORMAT " (%s) disconnected", id_, conn_->peer().c_str());
+    else if (io != hxfr::Io::Cancelled)
+      GST_WARNING("client %" G_GUINT64_FORMAT
+                  " (%s): connection ended inside a message "
+                  "(%s%s%s)",
+                  id_, conn_->peer().c_str(), hxfr::io_name(io),
+                  conn_->last_error().empty() ? "" : ": ", conn_->last_error().c_str());
+    return false;
+  }
+  last_read_us_ = g_get_monotonic_time();
+  if (parser->at_boundary())
+    message_start_us_ = last_read_us_; /* the first byte of a message */
+  parser->commit(got);
+  return true;
+}
+
+bool ClientSession::idle_limited() const {
+  return limits_.idle_timeout_ms > 0 && !subscriber_;
+}
+
+int ClientSession::next_wait_ms(const hx::Parser &parser) const {
+  const int64_t now = g_get_monotonic_time();
+  int64_t wait_us = int64_t(kRecvPollMs) * 1000;
+  if (!parser.at_boundary())
+    wait_us = std::min(wait_us, message_start_us_ + limits_.client_timeout_ms * int64_t(1000) - now);
+  if (idle_limited())
+    wait_us = std::min(wait_us, last_request_us_ + limits_.idle_timeout_ms * int64_t(1000) - now);
+  return int(std::max<int64_t>(wait_us / 1000 + 1, 1));
+}
+
+bool ClientSession::within_limits(const hx::Parser &parser) {
+  const int64_t now = g_get_monotonic_time();
+  /* A client that stops or trickles inside a message would hold its slot and its payload
+   * buffer: the whole message must come within client-timeout of its first byte. */
+  if (!parser.at_boundary() && now - message_start_us_ > limits_.client_timeout_ms * int64_t(1000)) {
+    GST_WARNING("client %" G_GUINT64_FORMAT " (%s): message not completed within %d ms "
+                "(client-timeout): closing", id_, conn_->peer().c_str(), limits_.client_timeout_ms);
+    send_error(hx::error_code::kInvalidMsg,
+               "message not completed within " + std::to_string(limits_.client_timeout_ms) +
+                   " ms of its first byte (helixframesrv client-timeout)",
+               version_ >= 2 ? 0 : 1);
+    return false;
+  }
+  if (idle_limited() && now - last_request_us_ > limits_.idle_timeout_ms * int64_t(1000)) {
+    GST_INFO("client %" G_GUINT64_FORMAT " (%s): no request for %d ms (idle-timeout): closing",
+             id_, conn_->peer().c_str(), limits_.idle_timeout_ms);
+    return false;
+  }
+  return true;
+}
+
 bool ClientSession::handle(hx::Message msg) {
   const hx::Header &h = msg.header;
   bool first = first_message_;
   first_message_ = false;
   GST_LOG("client %" G_GUINT64_FORMAT ": %s, %u bytes", id_, hx::msg_type_name(h.type),
           h.payload_size);
+  /* With a token, nothing but HELLO (first) is answered before it is checked. */
+  if (!authorized_ && !(first && h.type == hx::MsgType::kHello))
+    return refuse_unauthorized(first ? "first message is not HELLO (a v1 client)"
+                                     : "request before HELLO",
+                               1);
   switch (h.type) {
-    case hx::MsgType::kHello: {
-      if (!first) {
-        /* A host treats a client that did not start with HELLO as v1 for good; v1 hosts
-         * skip the type, so we do too. */
-        GST_DEBUG("client %" G_GUINT64_FORMAT ": late HELLO ignored", id_);
-        return true;
-      }
-      hx::Hello hello;
-      if (hx::decode(h, msg.view(), &hello) != hx::Status::kOk) {
-        send_error(hx::error_code::kInvalidMsg, "invalid HELLO", 0);
-        return false;
-      }
-      if (hello.max_payload < hx::kErrorSize) {
-        /* Every fixed-size answer (ERROR is the largest) must fit. */
-        GST_WARNING("client %" G_GUINT64_FORMAT ": HELLO max_payload %u is below %u: closing",
-                    id_, hello.max_payload, hx::kErrorSize);
-        send_error(hx::error_code::kInvalidMsg,
-                   "HELLO max_payload " + std::to_string(hello.max_payload) +
-                       " is below " + std::to_string(hx::kErrorSize) +
-                       " bytes, the size of an ERROR: a client must accept at least that",
-                   0);
-        return false;
-      }
-      hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
-      version_ = r.version;
-      caps_ = r.capabilities;
-      peer_max_payload_ = hello.max_payload;
-      GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted, accepts "
-               "payloads up to %u bytes", id_, version_, caps_, peer_max_payload_);
-      return send(hx::encode(r, 0));
-    }
+    case hx::MsgType::kHello:
+      return on_hello(msg, first);
     case hx::MsgType::kPing:
-      return send(hx::encode(hx::Pong{}, h.session_id));
+      return on_ping(msg);
     case hx::MsgType::kFrameRequest:
       return handle_frame_request(std::move(msg));
     case hx::MsgType::kKeyframeRequest:
-      if (encoder_)
-        encoder_->request_keyframe();
-      if (subscriber_)
-        scanouts_->request_stream_keyframe(subscriber_->scanout());
-      return true;
-    case hx::MsgType::kConfigRequest: {
-      hx::ConfigRequest c;
-      if (hx::decode(h, msg.view(), &c) != hx::Status::kOk) {
-        send_error(hx::error_code::kInvalidMsg, "invalid CONFIG_REQ", reply_session(h.session_id));
-        return false;
-      }
-      return handle_config(c, h.session_id);
-    }
-    case hx::MsgType::kEnableScanout: {
-      hx::EnableScanout e;
-      if (hx::decode(h, msg.view(), &e) != hx::Status::kOk)
-        return false;
-      /* We cannot plug a display into the guest or change its mode. A scanout that already
-       * feeds one of our sink pads at the size asked for (0 = any) is "enabled" already;
-       * anything else is refused. */
-      hx::ScanoutResponse r;
-      r.scanout_id = e.scanout_id;
-      if (e.width == 0 && e.height == 0) {
-        r.success = scanouts_->exists(e.scanout_id);
-      } else {
-        uint32_t w = 0, h2 = 0;
-        r.success = scanouts_->current_size(e.scanout_id, &w, &h2) &&
-                    (e.width == 0 || e.width == w) && (e.height == 0 || e.height == h2);
-      }
-      GST_INFO("client %" G_GUINT64_FORMAT ": ENABLE_SCANOUT %u %ux%u: %s", id_, e.scanout_id,
-               e.width, e.height, r.success ? "already enabled at that size" : "refused");
-      r.connector = "Virtual-" + std::to_string(uint64_t(e.scanout_id) + 1);
-      return send(hx::encode(r, h.session_id));
-    }
-    case hx::MsgType::kDisableScanout: {
-      hx::DisableScanout d;
-      if (hx::decode(h, msg.view(), &d) != hx::Status::kOk)
-        return false;
-      hx::ScanoutResponse r; /* we cannot unplug the guest's display: refused */
-      r.scanout_id = d.scanout_id;
-      r.success = false;
-      r.connector = "Virtual-" + std::to_string(uint64_t(d.scanout_id) + 1);
-      return send(hx::encode(r, h.session_id));
-    }
-    case hx::MsgType::kSubscribe: {
-      hx::Subscribe sub;
-      if (hx::decode(h, msg.view(), &sub) != hx::Status::kOk)
-        return false;
-      return handle_subscribe(sub, h.session_id);
-    }
+      return on_keyframe_request();
+    case hx::MsgType::kConfigRequest:
+      return on_config(msg);
+    case hx::MsgType::kEnableScanout:
+      return on_enable_scanout(msg);
+    case hx::MsgType::kDisableScanout:
+      return on_disable_scanout(msg);
+    case hx::MsgType::kSubscribe:
+      return on_subscribe(msg);
     default:
       /* Unknown types, and host-to-client types a client should not send: skipped, as
        * Helix's host does (this is what keeps v1 and v2 peers compatible). */
@@ -293,6 +224,116 @@ bool ClientSession::handle(hx::Message msg) {
                 hx::msg_type_name(h.type), unsigned(h.type));
       return true;
   }
+}
+
+bool ClientSession::on_hello(const hx::Message &msg, bool first) {
+  if (!first) {
+    /* A host treats a client that did not start with HELLO as v1 for good; v1 hosts
+     * skip the type, so we do too. */
+    GST_DEBUG("client %" G_GUINT64_FORMAT ": late HELLO ignored", id_);
+    return true;
+  }
+  hx::Hello hello;
+  if (hx::decode(msg.header, msg.view(), &hello) != hx::Status::kOk) {
+    send_error(hx::error_code::kInvalidMsg, "invalid HELLO", 0);
+    return false;
+  }
+  if (hello.max_payload < hx::kErrorSize) {
+    /* Every fixed-size answer (ERROR is the largest) must fit. */
+    GST_WARNING("client %" G_GUINT64_FORMAT ": HELLO max_payload %u is below %u: closing",
+                id_, hello.max_payload, hx::kErrorSize);
+    send_error(hx::error_code::kInvalidMsg,
+               "HELLO max_payload " + std::to_string(hello.max_payload) +
+                   " is below " + std::to_string(hx::kErrorSize) +
+                   " bytes, the size of an ERROR: a client must accept at least that",
+               0);
+    return false;
+  }
+  if (!authorized_) {
+    if (hello.token.empty() || !hx::tokens_equal(hello.token, token_))
+      return refuse_unauthorized(hello.token.empty() ? "HELLO without a token"
+                                                     : "HELLO with a wrong token",
+                                 0);
+    authorized_ = true;
+  }
+  hx::HelloResponse r = hx::negotiate(hello, kServerCapabilities, max_payload_);
+  version_ = r.version;
+  caps_ = r.capabilities;
+  peer_max_payload_ = hello.max_payload;
+  GST_INFO("client %" G_GUINT64_FORMAT ": HELLO v%u, capabilities 0x%x granted, accepts "
+           "payloads up to %u bytes", id_, version_, caps_, peer_max_payload_);
+  return send(hx::encode(r, 0));
+}
+
+bool ClientSession::refuse_unauthorized(const char *why, uint16_t session) {
+  GST_WARNING("client %" G_GUINT64_FORMAT " (%s): %s, but helixframesrv has a token: closing",
+              id_, conn_->peer().c_str(), why);
+  send_error(hx::error_code::kUnauthorized,
+             "token missing or wrong: set vsockenc token=... to helixframesrv's token",
+             session);
+  return false;
+}
+
+bool ClientSession::on_ping(const hx::Message &msg) {
+  return send(hx::encode(hx::Pong{}, msg.header.session_id));
+}
+
+bool ClientSession::on_keyframe_request() {
+  if (encoder_)
+    encoder_->request_keyframe();
+  if (subscriber_)
+    scanouts_->request_stream_keyframe(subscriber_->scanout());
+  return true;
+}
+
+bool ClientSession::on_config(const hx::Message &msg) {
+  hx::ConfigRequest c;
+  if (hx::decode(msg.header, msg.view(), &c) != hx::Status::kOk) {
+    send_error(hx::error_code::kInvalidMsg, "invalid CONFIG_REQ",
+               reply_session(msg.header.session_id));
+    return false;
+  }
+  return handle_config(c, msg.header.session_id);
+}
+
+bool ClientSession::on_enable_scanout(const hx::Message &msg) {
+  hx::EnableScanout e;
+  if (hx::decode(msg.header, msg.view(), &e) != hx::Status::kOk)
+    return false;
+  /* We cannot plug a display into the guest or change its mode. A scanout that already
+   * feeds one of our sink pads at the size asked for (0 = any) is "enabled" already;
+   * anything else is refused. */
+  hx::ScanoutResponse r;
+  r.scanout_id = e.scanout_id;
+  if (e.width == 0 && e.height == 0) {
+    r.success = scanouts_->exists(e.scanout_id);
+  } else {
+    uint32_t w = 0, h2 = 0;
+    r.success = scanouts_->current_size(e.scanout_id, &w, &h2) &&
+                (e.width == 0 || e.width == w) && (e.height == 0 || e.height == h2);
+  }
+  GST_INFO("client %" G_GUINT64_FORMAT ": ENABLE_SCANOUT %u %ux%u: %s", id_, e.scanout_id,
+           e.width, e.height, r.success ? "already enabled at that size" : "refused");
+  r.connector = "Virtual-" + std::to_string(uint64_t(e.scanout_id) + 1);
+  return send(hx::encode(r, msg.header.session_id));
+}
+
+bool ClientSession::on_disable_scanout(const hx::Message &msg) {
+  hx::DisableScanout d;
+  if (hx::decode(msg.header, msg.view(), &d) != hx::Status::kOk)
+    return false;
+  hx::ScanoutResponse r; /* we cannot unplug the guest's display: refused */
+  r.scanout_id = d.scanout_id;
+  r.success = false;
+  r.connector = "Virtual-" + std::to_string(uint64_t(d.scanout_id) + 1);
+  return send(hx::encode(r, msg.header.session_id));
+}
+
+bool ClientSession::on_subscribe(const hx::Message &msg) {
+  hx::Subscribe sub;
+  if (hx::decode(msg.header, msg.view(), &sub) != hx::Status::kOk)
+    return false;
+  return handle_subscribe(sub, msg.header.session_id);
 }
 
 bool ClientSession::handle_config(const hx::ConfigRequest &c, uint16_t session) {
@@ -417,8 +458,7 @@ void ClientSession::sender_loop() {
     r.pts_ns = f->pts_ns;
     r.dts_ns = f->pts_ns;
     r.is_keyframe = f->keyframe;
-    r.nals.push_back(hx::ByteView{f->data.data(), f->data.size()});
-    if (!send(hx::encode(r, session))) {
+    if (!send_frame(r, f->data, session)) {
       conn_->shutdown();
       return;
     }
@@ -432,86 +472,48 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
     send_error(hx::error_code::kInvalidMsg, "invalid FRAME_REQUEST", session);
     return false;
   }
-
-  GstBuffer *buffer = nullptr;
-  GstVideoInfo info;
-  if (req.pixels.size) {
-    UploadLayout layout;
-    uint32_t format = req.format;
-    /* XR24, XB24 and YU12 only for clients granted EXTRA_FORMATS: to anyone
-     * else they are unknown formats, as they are to Helix's host. */
-    const bool extra = format == hx::format::kXR24 || format == hx::format::kXB24 ||
-                       format == hx::format::kYU12;
-    bool known = (!extra || has_cap(hx::cap::kExtraFormats)) &&
-                 upload_layout(format, req.height, req.stride, &layout);
-    if (!known && version_ < 2) {
-      /* Helix's host encodes any format it does not know as AR24. */
-      format = hx::format::kAR24;
-      known = upload_layout(format, req.height, req.stride, &layout);
-      std::optional<uint64_t> need =
-          hx::pixel_bytes_needed(format, req.width, req.height, req.stride);
-      if (!need || req.pixels.size < *need)
-        known = false;
-    }
-    if (!known) {
-      GST_WARNING("client %" G_GUINT64_FORMAT
-                  ": pixel format %s (0x%08x) unknown or too "
-                  "few bytes: closing",
-                  id_, fourcc_text(req.format).c_str(), req.format);
-      send_error(hx::error_code::kInvalidMsg,
-                 "unsupported pixel format " + fourcc_text(req.format) +
-                     " (use AR24, AB24, NV12, or with EXTRA_FORMATS XR24, XB24, YU12)",
-                 session);
-      return false;
-    }
-    gst_video_info_set_format(&info, layout.format, req.width, req.height);
-    /* Zero copy: the buffer wraps the received payload and owns it from here. */
-    auto *holder = new hx::Payload(std::move(msg.payload));
-    buffer = gst_buffer_new_wrapped_full(
-        GST_MEMORY_FLAG_READONLY, const_cast<uint8_t *>(req.pixels.data), req.pixels.size, 0,
-        req.pixels.size, holder, [](gpointer p) { delete static_cast<hx::Payload *>(p); });
-    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, layout.format, req.width,
-                                   req.height, layout.n_planes, layout.offset, layout.stride);
-  } else {
-    /* Resource ID / scanout: Helix's host encodes its own copy of scanout 0 whatever the
-     * resource ID says; v2 peers name the scanout in session_id. */
-    uint32_t scanout = version_ >= 2 ? msg.header.session_id : 0;
-    GstSample *sample = scanouts_->latest(scanout);
-    if (!sample && !scanouts_->exists(scanout))
-      return send_error(hx::error_code::kResourceNotFound,
-                        "no scanout " + std::to_string(scanout) + " (no sink pad sink_" +
-                            std::to_string(scanout) +
-                            ": never requested, or released); upload pixels instead",
-                        session);
-    if (!sample)
-      return send_error(hx::error_code::kResourceNotFound,
-                        "no frame yet for scanout " + std::to_string(scanout), session);
-    GstCaps *caps = gst_sample_get_caps(sample);
-    GstBuffer *b = gst_sample_get_buffer(sample);
-    if (!caps || !b || !gst_video_info_from_caps(&info, caps)) {
-      gst_sample_unref(sample);
-      return send_error(hx::error_code::kInternal,
-                        "scanout " + std::to_string(scanout) + " has no usable frame", session);
-    }
-    /* A new buffer sharing the memory (read-only): timestamps are ours to set. */
-    buffer =
-        gst_buffer_copy_region(b, GstBufferCopyFlags(GST_BUFFER_COPY_MEMORY | GST_BUFFER_COPY_META),
-                               0, static_cast<gsize>(-1));
-    gst_sample_unref(sample);
+  Picture picture;
+  PictureRefusal refusal;
+  if (!get_picture(req, std::move(msg), &picture, &refusal)) {
+    if (refusal.close)
+      GST_WARNING("client %" G_GUINT64_FORMAT ": %s (0x%08x; or too few bytes): closing", id_,
+                  refusal.text.c_str(), req.format);
+    bool sent = send_error(refusal.code, refusal.text, session);
+    return sent && !refusal.close;
   }
+  EncodedFrame out;
+  std::string error;
+  if (!encode_picture(std::move(picture), req.force_keyframe, &out, &error)) {
+    GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, error.c_str());
+    return send_error(hx::error_code::kEncodeFailed, error, session);
+  }
+  return reply_frame(out, req.pts_ns, session);
+}
 
+bool ClientSession::get_picture(const hx::FrameRequest &req, hx::Message msg, Picture *out,
+                                PictureRefusal *why) {
+  if (req.pixels.size)
+    return upload_picture(req, std::move(msg.payload), has_cap(hx::cap::kExtraFormats),
+                          version_ < 2, out, why);
+  /* Resource ID / scanout: Helix's host encodes its own copy of scanout 0 whatever the
+   * resource ID says; v2 peers name the scanout in session_id. */
+  uint32_t scanout = version_ >= 2 ? msg.header.session_id : 0;
+  return scanout_picture(*scanouts_, scanout, out, why);
+}
+
+bool ClientSession::encode_picture(Picture picture, bool force_keyframe, EncodedFrame *out,
+                                   std::string *error) {
   if (!encoder_) {
     encoder_ = std::make_unique<FrameEncoder>(encoder_choice_, [this] { return cancelled(); });
     encoder_->set_bitrate(bitrate_bps_);
     encoder_->set_framerate(fps_num_, fps_den_);
     encoder_->set_profile(profile_);
   }
-  EncodedFrame out;
-  std::string error;
-  if (!encoder_->encode(buffer, info, req.force_keyframe, kEncodeTimeoutMs, &out, &error)) {
-    GST_WARNING("client %" G_GUINT64_FORMAT ": %s", id_, error.c_str());
-    return send_error(hx::error_code::kEncodeFailed, error, session);
-  }
+  return encoder_->encode(picture.buffer.release(), picture.info, force_keyframe,
+                          kEncodeTimeoutMs, out, error);
+}
+
+bool ClientSession::reply_frame(const EncodedFrame &out, int64_t pts_ns, uint16_t session) {
   if (!out.empty && frame_response_payload(out.data.size()) > peer_max_payload_) {
     /* The client said it cannot take a message this large. The frame is lost for it, and
      * the next one must not refer to it: an IDR. The connection stays. */
@@ -525,12 +527,11 @@ bool ClientSession::handle_frame_request(hx::Message msg) {
     return send_error(hx::error_code::kEncodeFailed, text, session);
   }
   hx::FrameResponse r;
-  r.pts_ns = req.pts_ns;
-  r.dts_ns = req.pts_ns; /* no B-frames: decode order is presentation order */
+  r.pts_ns = pts_ns;
+  r.dts_ns = pts_ns; /* no B-frames: decode order is presentation order */
   r.is_keyframe = !out.empty && out.keyframe;
-  if (!out.empty) /* one entry: the whole access unit (v1 peers read only the first) */
-    r.nals.push_back(hx::ByteView{out.data.data(), out.data.size()});
-  return send(hx::encode(r, session));
+  /* one entry: the whole access unit (v1 peers read only the first); none when empty */
+  return send_frame(r, out.data, session);
 }
 
 }  // namespace vmd::helix

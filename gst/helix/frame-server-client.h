@@ -10,6 +10,7 @@
 #pragma once
 
 #include "frame-server-encoder.h"
+#include "frame-server-picture.h"
 #include "frame-server-scanouts.h"
 #include "frame-server-subscription.h"
 #include "hxfr-parser.h"
@@ -38,10 +39,17 @@ constexpr int kSendTimeoutMs = 5000;   /* a client that does not read for this l
 constexpr int kRecvPollMs = 1000;      /* how often an idle reader checks for stop */
 constexpr int kEncodeTimeoutMs = 5000; /* first frame includes the encoder's start-up */
 
+/* Bounds on what one connection may hold (helixframesrv's client-timeout, idle-timeout). */
+struct SessionLimits {
+  int client_timeout_ms = 10000; /* a started message must be complete within this */
+  int idle_timeout_ms = 60000;   /* no request (PING aside), no subscription: closed; 0 never */
+};
+
 class ClientSession {
  public:
   ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn, EncoderChoice encoder,
-                uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd);
+                uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
+                SessionLimits limits, std::string token);
   ~ClientSession(); /* joins */
   ClientSession(const ClientSession &) = delete;
   ClientSession &operator=(const ClientSession &) = delete;
@@ -54,13 +62,36 @@ class ClientSession {
 
  private:
   void run();
+  /* One message handled or one read: false to close. */
+  bool step(vmd::hxfr::Parser *parser);
+  /* client-timeout and idle-timeout: false (after telling the client) when one has passed. */
+  bool within_limits(const vmd::hxfr::Parser &parser);
+  bool idle_limited() const;
+  int next_wait_ms(const vmd::hxfr::Parser &parser) const; /* until the next limit or poll */
   /* false: close the connection */
-  bool handle(vmd::hxfr::Message msg);
+  bool handle(vmd::hxfr::Message msg); /* dispatches to one of: */
+  bool on_hello(const vmd::hxfr::Message &msg, bool first);
+  bool refuse_unauthorized(const char *why, uint16_t session); /* ERROR UNAUTHORIZED; false: close */
+  bool on_ping(const vmd::hxfr::Message &msg);
+  bool on_keyframe_request();
+  bool on_config(const vmd::hxfr::Message &msg);
+  bool on_enable_scanout(const vmd::hxfr::Message &msg);
+  bool on_disable_scanout(const vmd::hxfr::Message &msg);
+  bool on_subscribe(const vmd::hxfr::Message &msg);
+  /* FRAME_REQUEST: the picture (upload or scanout), encoded, answered. */
   bool handle_frame_request(vmd::hxfr::Message msg);
+  bool get_picture(const vmd::hxfr::FrameRequest &req, vmd::hxfr::Message msg, Picture *out,
+                   PictureRefusal *why);
+  bool encode_picture(Picture picture, bool force_keyframe, EncodedFrame *out,
+                      std::string *error);
+  bool reply_frame(const EncodedFrame &out, int64_t pts_ns, uint16_t session);
   bool handle_config(const vmd::hxfr::ConfigRequest &c, uint16_t session);
   bool handle_subscribe(const vmd::hxfr::Subscribe &s, uint16_t session);
   void sender_loop(); /* subscription frames, on sender_thread_ */
   bool send(const std::vector<uint8_t> &bytes);
+  bool send_locked(const uint8_t *data, size_t size); /* send_lock_ held */
+  /* A FRAME_RESPONSE with au as its one NAL entry (none when empty), sent from au's buffer. */
+  bool send_frame(const vmd::hxfr::FrameResponse &r, const AccessUnit &au, uint16_t session);
   bool send_error(int32_t code, const std::string &text, uint16_t session);
   uint16_t reply_session(uint16_t request_session) const;
   bool has_cap(uint32_t bit) const { return version_ >= 2 && (caps_ & bit); }
@@ -73,6 +104,8 @@ class ClientSession {
   uint32_t max_payload_;
   std::shared_ptr<ScanoutRegistry> scanouts_;
   int cancel_fd_;
+  const SessionLimits limits_;
+  const std::string token_; /* empty: no authentication */
   std::unique_ptr<std::thread> thread_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> stopping_{false};
@@ -89,6 +122,10 @@ class ClientSession {
    * thread before the sender thread exists. */
   uint32_t peer_max_payload_ = vmd::hxfr::kDefaultMaxPayload;
   bool first_message_ = true;
+  bool authorized_ = false; /* a HELLO with the token came (or none is wanted) */
+  int64_t last_request_us_ = 0;  /* monotonic: the last message other than PING */
+  int64_t message_start_us_ = 0; /* the first byte of the message being read came */
+  int64_t last_read_us_ = 0;
   /* CONFIG_REQ values, kept until the encoder exists */
   uint32_t bitrate_bps_ = 0, fps_num_ = 0, fps_den_ = 0;
   uint8_t profile_ = 0;

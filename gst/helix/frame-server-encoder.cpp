@@ -223,14 +223,10 @@ bool FrameEncoder::encode(GstBuffer *buffer, const GstVideoInfo &info, bool forc
     }
     return true; /* the encoder held the frame (delay): nothing to send for it */
   }
-  GstBuffer *au = gst_sample_get_buffer(sample);
-  GstMapInfo map;
-  if (au && gst_buffer_map(au, &map, GST_MAP_READ)) {
-    out->data.assign(map.data, map.data + map.size);
-    gst_buffer_unmap(au, &map);
-    out->keyframe = vmd::h264_au_is_idr(out->data.data(), out->data.size());
-    out->empty = out->data.empty();
-  }
+  /* No copy: the access unit stays in the encoder's buffer until it is sent. */
+  out->data = AccessUnit(gst_sample_get_buffer(sample));
+  out->keyframe = vmd::h264_au_is_idr(out->data.data(), out->data.size());
+  out->empty = out->data.empty();
   gst_sample_unref(sample);
   return true;
 }

@@ -17,6 +17,7 @@
  */
 #pragma once
 
+#include "access-unit.h"
 #include "encoder-factory.h"
 
 #include <gst/gst.h>
@@ -31,7 +32,7 @@
 namespace vmd::helix {
 
 struct EncodedFrame {
-  std::vector<uint8_t> data; /* one Annex-B access unit, SPS/PPS before each IDR */
+  AccessUnit data; /* one Annex-B access unit, SPS/PPS before each IDR (the encoder's buffer) */
   bool keyframe = false;
   bool empty = true; /* the encoder produced nothing for this frame (yet) */
 };

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "frame-server-encoder.h"
+#include "hxfr-protocol.h"
 
 #include <gst/gst.h>
 
@@ -40,14 +41,14 @@ constexpr int kSubscriberUnsentBytes = 32 * 1024;
 constexpr int kKeyRetryMs = 1000;      /* an IDR asked for and not received is asked again */
 
 struct StreamFrame {
-  std::vector<uint8_t> data;
+  AccessUnit data; /* the encoder's buffer, shared by every subscriber */
   bool keyframe = false;
   int64_t pts_ns = 0;
 };
 
 /* The FRAME_RESPONSE payload that carries an access unit of au_size bytes (one NAL entry). */
 constexpr uint64_t frame_response_payload(size_t au_size) {
-  return 24 + 4 + uint64_t(au_size);
+  return uint64_t(vmd::hxfr::kFrameResponseFixedSize) + 4 /* nal size */ + uint64_t(au_size);
 }
 
 /* What next() reports besides frames. */

@@ -106,12 +106,11 @@ void FrameServer::accept_loop() {
   while (!stopping_) {
     reap_finished(false);
     std::string error;
+    hxfr::Io status = hxfr::Io::Ok;
     std::unique_ptr<hxfr::Connection> conn =
-        listener_->accept(kAcceptPollMs, cancel_fd_.get(), &error);
+        listener_->accept(kAcceptPollMs, cancel_fd_.get(), &error, &status);
     if (!conn) {
-      /* accept() reports a timeout or a cancel only through the text (io_name()). */
-      bool quiet = error.empty() || error == hxfr::io_name(hxfr::Io::Timeout) ||
-                   error == hxfr::io_name(hxfr::Io::Cancelled);
+      bool quiet = status == hxfr::Io::Timeout || status == hxfr::Io::Cancelled;
       if (!quiet && !stopping_) {
         GST_WARNING("accept on %s failed: %s", config_.address.c_str(), error.c_str());
         g_usleep(100 * 1000); /* e.g. EMFILE: do not spin */
@@ -132,7 +131,8 @@ void FrameServer::accept_loop() {
     uint64_t id = next_client_id_++;
     GST_INFO("client %" G_GUINT64_FORMAT " connected from %s", id, conn->peer().c_str());
     auto session = std::make_unique<ClientSession>(
-        id, std::move(conn), config_.encoder, config_.max_payload, scanouts_, cancel_fd_.get());
+        id, std::move(conn), config_.encoder, config_.max_payload, scanouts_, cancel_fd_.get(),
+        config_.limits, config_.token);
     session->start();
     std::lock_guard<std::mutex> g(lock_);
     sessions_.push_back(std::move(session));

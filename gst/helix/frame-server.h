@@ -7,6 +7,7 @@
 #pragma once
 
 #include "encoder-factory.h"
+#include "frame-server-client.h"
 #include "frame-server-scanouts.h"
 #include "hxfr-transport.h"
 
@@ -20,13 +21,13 @@
 
 namespace vmd::helix {
 
-class ClientSession;
-
 struct ServerConfig {
   std::string address = "vsock://-1:5000";
   EncoderChoice encoder;
   uint32_t max_clients = 16;
   uint32_t max_payload = 64u * 1024 * 1024;
+  SessionLimits limits;
+  std::string token; /* empty: no authentication */
 };
 
 class FrameServer {

@@ -37,6 +37,10 @@ constexpr guint kDefaultMaxPayload = vmd::hxfr::kDefaultMaxPayload;
 /* The largest useful payload: a 16384x16384 4-byte frame plus the request. */
 constexpr guint kMaxMaxPayload = 1024u * 1024 * 1024 + vmd::hxfr::kFrameRequestSize;
 
+constexpr guint kDefaultClientTimeoutMs = 10000;
+constexpr guint kDefaultIdleTimeoutMs = 60000;
+constexpr guint kMinClientTimeoutMs = 100;
+
 enum {
   PROP_0,
   PROP_ADDRESS,
@@ -44,6 +48,9 @@ enum {
   PROP_MAX_CLIENTS,
   PROP_MAX_PAYLOAD,
   PROP_BOUND_PORT,
+  PROP_CLIENT_TIMEOUT,
+  PROP_IDLE_TIMEOUT,
+  PROP_TOKEN,
 };
 
 struct Settings {
@@ -51,6 +58,9 @@ struct Settings {
   std::string encoder = kDefaultEncoder;
   guint max_clients = kDefaultMaxClients;
   guint max_payload = kDefaultMaxPayload;
+  guint client_timeout_ms = kDefaultClientTimeoutMs;
+  guint idle_timeout_ms = kDefaultIdleTimeoutMs;
+  std::string token; /* empty: no authentication; never logged */
 };
 
 }  // namespace
@@ -172,6 +182,22 @@ static void gst_helix_frame_srv_release_pad(GstElement *element, GstPad *pad) {
   }
 }
 
+/* TCP without a token: anyone who can reach the port is served. Said once per start. */
+static void warn_if_open(GstHelixFrameSrv *self, const vmd::helix::FrameServer &server) {
+  const Settings &s = self->priv->settings;
+  if (!s.token.empty() || !g_str_has_prefix(s.address.c_str(), "tcp://"))
+    return;
+  std::string where = s.address;
+  const size_t colon = where.rfind(':');
+  if (colon != std::string::npos && colon > 5)
+    where = where.substr(0, colon + 1) + std::to_string(server.bound_tcp_port());
+  GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("Serving HXFR on %s without a token.",
+                                                 where.c_str()),
+                      ("anyone who can reach %s can see the VM's screen and have frames "
+                       "encoded: set token (and the same token on vsockenc)",
+                       where.c_str()));
+}
+
 static bool start_server(GstHelixFrameSrv *self) {
   GstHelixFrameSrvPrivate *priv = self->priv;
   std::lock_guard<std::mutex> g(priv->lock);
@@ -179,7 +205,17 @@ static bool start_server(GstHelixFrameSrv *self) {
   config.address = priv->settings.address;
   config.max_clients = priv->settings.max_clients;
   config.max_payload = priv->settings.max_payload;
+  config.limits.client_timeout_ms = priv->settings.client_timeout_ms;
+  config.limits.idle_timeout_ms = priv->settings.idle_timeout_ms;
+  config.token = priv->settings.token;
   std::string error;
+  if (config.token.size() > vmd::hxfr::kMaxTokenSize) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("The token is %zu bytes long; HXFR carries at most %u",
+                       config.token.size(), vmd::hxfr::kMaxTokenSize),
+                      ("set a shorter token, the same on vsockenc and helixframesrv"));
+    return false;
+  }
   if (!vmd::helix::choose_encoder(priv->settings.encoder, &config.encoder, &error)) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No usable H.264 encoder."),
                       ("%s", error.c_str()));
@@ -198,6 +234,7 @@ static bool start_server(GstHelixFrameSrv *self) {
         ("%s. Check the address property and that no other server uses it.", error.c_str()));
     return false;
   }
+  warn_if_open(self, *server);
   priv->server = std::move(server);
   return true;
 }
@@ -251,6 +288,17 @@ static void gst_helix_frame_srv_set_property(GObject *object, guint prop_id, con
     case PROP_MAX_PAYLOAD:
       priv->settings.max_payload = g_value_get_uint(value);
       break;
+    case PROP_CLIENT_TIMEOUT:
+      priv->settings.client_timeout_ms = g_value_get_uint(value);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      priv->settings.idle_timeout_ms = g_value_get_uint(value);
+      break;
+    case PROP_TOKEN: {
+      const gchar *t = g_value_get_string(value);
+      priv->settings.token = t ? t : "";
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -274,6 +322,16 @@ static void gst_helix_frame_srv_get_property(GObject *object, guint prop_id, GVa
       break;
     case PROP_MAX_PAYLOAD:
       g_value_set_uint(value, priv->settings.max_payload);
+      break;
+    case PROP_CLIENT_TIMEOUT:
+      g_value_set_uint(value, priv->settings.client_timeout_ms);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint(value, priv->settings.idle_timeout_ms);
+      break;
+    case PROP_TOKEN:
+      g_value_set_string(value, priv->settings.token.empty() ? nullptr
+                                                             : priv->settings.token.c_str());
       break;
     case PROP_BOUND_PORT:
       g_value_set_uint(value, priv->server ? priv->server->bound_tcp_port() : 0);
@@ -336,6 +394,27 @@ static void gst_helix_frame_srv_class_init(GstHelixFrameSrvClass *klass) {
                         "The TCP port listened on (useful with tcp://HOST:0); 0 when not "
                         "listening or not on TCP.",
                         0, G_MAXUINT16, 0, GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_CLIENT_TIMEOUT,
+      g_param_spec_uint("client-timeout", "Client timeout",
+                        "Milliseconds a client has to complete a message once its first byte "
+                        "came, however slowly the rest trickles in; later, the client is "
+                        "answered ERROR INVALID_MSG and closed.",
+                        kMinClientTimeoutMs, G_MAXINT, kDefaultClientTimeoutMs, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_IDLE_TIMEOUT,
+      g_param_spec_uint("idle-timeout", "Idle timeout",
+                        "Milliseconds a connection may send no request (PING does not count) "
+                        "before it is closed, freeing its max-clients slot; a subscribed "
+                        "connection is never idle. 0: never.",
+                        0, G_MAXINT, kDefaultIdleTimeoutMs, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TOKEN,
+      g_param_spec_string("token", "Token",
+                          "Shared secret every client must send in HELLO (vsockenc's token); "
+                          "others get ERROR UNAUTHORIZED and are closed, v1 clients included. "
+                          "NULL: no authentication. Never logged",
+                          nullptr, flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(

@@ -14,6 +14,7 @@
 
 #include "gstvsockenc.h"
 
+#include "hxfr-formats.h"
 #include "hxfr-protocol.h"
 #include "hxfr-transport.h"
 #include "remote-encoder.h"
@@ -361,20 +362,6 @@ static gboolean gst_vsock_enc_set_format(GstVideoEncoder *enc, GstVideoCodecStat
   return TRUE;
 }
 
-/* HXFR fourcc for a GStreamer format, given what the host understands. I420 without
- * EXTRA_FORMATS is sent as NV12 (converted). */
-static uint32_t wire_format(GstVideoFormat f, bool extra) {
-  switch (f) {
-    case GST_VIDEO_FORMAT_BGRx: return extra ? hx::format::kXR24 : hx::format::kAR24;
-    case GST_VIDEO_FORMAT_RGBx: return extra ? hx::format::kXB24 : hx::format::kAB24;
-    case GST_VIDEO_FORMAT_BGRA: return hx::format::kAR24;
-    case GST_VIDEO_FORMAT_RGBA: return hx::format::kAB24;
-    case GST_VIDEO_FORMAT_NV12: return hx::format::kNV12;
-    case GST_VIDEO_FORMAT_I420: return extra ? hx::format::kYU12 : hx::format::kNV12;
-    default: return 0;
-  }
-}
-
 static void copy_rows(uint8_t *dst, size_t dst_stride, const uint8_t *src, size_t src_stride,
                       size_t row_bytes, size_t rows) {
   for (size_t y = 0; y < rows; y++)
@@ -382,71 +369,50 @@ static void copy_rows(uint8_t *dst, size_t dst_stride, const uint8_t *src, size_
 }
 
 /* Describes the mapped frame as HXFR pixel data: iovecs straight into the mapping when the
- * planes already have HXFR's layout (same stride chain, see docs/protocol.md "Pixel data"),
- * else a repacked copy in scratch. Sets m->format and m->stride. */
+ * frame's planes already are the wire's (hxfr::plane_layout for its stride: same planes, same
+ * stride chain, see docs/protocol.md "Pixel data"), else a copy repacked at the smallest
+ * stride in scratch (I420 sent as NV12: U and V interleaved). Sets m->format and m->stride. */
 static size_t layout_pixels(GstVideoFrame *vf, uint32_t fourcc, hx::FrameRequest *m,
                             std::vector<uint8_t> *scratch, std::vector<struct iovec> *iov) {
   const GstVideoInfo *info = &vf->info;
-  const size_t w = GST_VIDEO_INFO_WIDTH(info), h = GST_VIDEO_INFO_HEIGHT(info);
-  const size_t ch = (h + 1) / 2;
+  const uint32_t w = GST_VIDEO_INFO_WIDTH(info), h = GST_VIDEO_INFO_HEIGHT(info);
   auto plane = [vf](int i) { return static_cast<uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(vf, i)); };
   auto stride = [vf](int i) { return size_t(GST_VIDEO_FRAME_PLANE_STRIDE(vf, i)); };
-  GstVideoFormat f = GST_VIDEO_INFO_FORMAT(info);
   m->format = fourcc;
   iov->clear();
-  if (f != GST_VIDEO_FORMAT_NV12 && f != GST_VIDEO_FORMAT_I420) {
+  std::optional<hx::PlaneLayout> wire = hx::plane_layout(fourcc, w, h, uint32_t(stride(0)));
+  if (!wire)
+    return 0;
+  const bool same_planes = int(GST_VIDEO_INFO_N_PLANES(info)) == wire->n_planes;
+  bool zero_copy = same_planes;
+  for (int i = 1; zero_copy && i < wire->n_planes; i++)
+    zero_copy = stride(i) == wire->plane[i].stride;
+  if (zero_copy) {
     m->stride = uint32_t(stride(0));
-    iov->push_back({plane(0), stride(0) * h});
-    return stride(0) * h;
+    for (int i = 0; i < wire->n_planes; i++)
+      iov->push_back({plane(i), size_t(wire->plane[i].stride) * wire->plane[i].rows});
+    return wire->total;
   }
-  if (f == GST_VIDEO_FORMAT_NV12) {
-    if (stride(1) == stride(0)) {
-      m->stride = uint32_t(stride(0));
-      iov->push_back({plane(0), stride(0) * h});
-      iov->push_back({plane(1), stride(0) * ch});
-      return stride(0) * (h + ch);
-    }
-    size_t s = (w + 1) & ~size_t(1);
-    scratch->resize(s * (h + ch));
+  const uint32_t s = hx::min_stride(fourcc, w).value_or(uint32_t(stride(0)));
+  wire = hx::plane_layout(fourcc, w, h, s);
+  scratch->resize(wire->total);
+  const hx::Plane *p = wire->plane;
+  if (same_planes) {
+    for (int i = 0; i < wire->n_planes; i++)
+      copy_rows(scratch->data() + p[i].offset, p[i].stride, plane(i), stride(i), p[i].row_bytes,
+                p[i].rows);
+  } else { /* I420 -> NV12 for hosts without EXTRA_FORMATS: interleave U and V. */
     copy_rows(scratch->data(), s, plane(0), stride(0), w, h);
-    copy_rows(scratch->data() + s * h, s, plane(1), stride(1), s, ch);
-    m->stride = uint32_t(s);
-    iov->push_back({scratch->data(), scratch->size()});
-    return scratch->size();
-  }
-  /* I420 */
-  const size_t cw = (w + 1) / 2;
-  if (fourcc == hx::format::kYU12) {
-    size_t cs = (stride(0) + 1) / 2;
-    if (stride(1) == cs && stride(2) == cs) {
-      m->stride = uint32_t(stride(0));
-      iov->push_back({plane(0), stride(0) * h});
-      iov->push_back({plane(1), cs * ch});
-      iov->push_back({plane(2), cs * ch});
-      return stride(0) * h + 2 * cs * ch;
-    }
-    size_t s = w, s2 = (w + 1) / 2;
-    scratch->resize(s * h + 2 * s2 * ch);
-    copy_rows(scratch->data(), s, plane(0), stride(0), w, h);
-    copy_rows(scratch->data() + s * h, s2, plane(1), stride(1), cw, ch);
-    copy_rows(scratch->data() + s * h + s2 * ch, s2, plane(2), stride(2), cw, ch);
-    m->stride = uint32_t(s);
-    iov->push_back({scratch->data(), scratch->size()});
-    return scratch->size();
-  }
-  /* I420 -> NV12 for hosts without EXTRA_FORMATS: interleave U and V. */
-  size_t s = (w + 1) & ~size_t(1);
-  scratch->resize(s * (h + ch));
-  copy_rows(scratch->data(), s, plane(0), stride(0), w, h);
-  for (size_t y = 0; y < ch; y++) {
-    uint8_t *dst = scratch->data() + s * h + y * s;
-    const uint8_t *u = plane(1) + y * stride(1), *v = plane(2) + y * stride(2);
-    for (size_t x = 0; x < cw; x++) {
-      dst[2 * x] = u[x];
-      dst[2 * x + 1] = v[x];
+    for (size_t y = 0; y < p[1].rows; y++) {
+      uint8_t *dst = scratch->data() + p[1].offset + y * p[1].stride;
+      const uint8_t *u = plane(1) + y * stride(1), *v = plane(2) + y * stride(2);
+      for (size_t x = 0; x < p[1].row_bytes / 2; x++) {
+        dst[2 * x] = u[x];
+        dst[2 * x + 1] = v[x];
+      }
     }
   }
-  m->stride = uint32_t(s);
+  m->stride = s;
   iov->push_back({scratch->data(), scratch->size()});
   return scratch->size();
 }
@@ -541,7 +507,8 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
     uint32_t rid = lookup_resource_id(self, buf, s, &why);
     if (rid) {
       m.resource_id = rid;
-      m.format = wire_format(GST_VIDEO_INFO_FORMAT(info), peer.has(hx::cap::kExtraFormats));
+      m.format = vmd::helix::sender_fourcc(GST_VIDEO_INFO_FORMAT(info),
+                                           peer.has(hx::cap::kExtraFormats));
       m.stride = GST_VIDEO_INFO_PLANE_STRIDE(info, 0);
       remote->submit(id, m, nullptr, 0, 0);
       return Submitted::kOk;
@@ -569,7 +536,8 @@ static Submitted submit_frame(GstVsockEnc *self, GstVideoCodecFrame *frame, GstB
     return Submitted::kError;
   }
   std::vector<struct iovec> iov;
-  uint32_t fourcc = wire_format(GST_VIDEO_INFO_FORMAT(info), peer.has(hx::cap::kExtraFormats));
+  uint32_t fourcc =
+      vmd::helix::sender_fourcc(GST_VIDEO_INFO_FORMAT(info), peer.has(hx::cap::kExtraFormats));
   size_t bytes = layout_pixels(&vf, fourcc, &m, &priv->scratch, &iov);
   if (bytes + hx::kFrameRequestSize > peer.max_payload) {
     gst_video_frame_unmap(&vf);

@@ -1806,6 +1806,207 @@ GST_START_TEST(test_bad_address) {
 GST_END_TEST;
 
 /* docs/helixframesrv.md documents every property of the element, and each has a real blurb. */
+/* ---- slot exhaustion: client-timeout, idle-timeout ---------------------------------------- */
+
+static Server start_limited_server(const std::string &address, guint max_clients,
+                                   guint client_timeout_ms, guint idle_timeout_ms) {
+  Server s = start_server(address, max_clients);
+  /* Set in NULL: restart with the limits. */
+  gst_element_set_state(s.pipeline, GST_STATE_NULL);
+  g_object_set(s.srv, "client-timeout", client_timeout_ms, "idle-timeout", idle_timeout_ms,
+               nullptr);
+  fail_unless(gst_element_set_state(s.pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  return s;
+}
+
+/* A client trickling one byte every 300 ms inside a message is closed client-timeout after
+ * the message's first byte, not kept alive by each byte. */
+GST_START_TEST(test_client_timeout_trickle) {
+  Server s = start_limited_server(tmp_socket("trickle.sock"), 16, 1000, 0);
+  auto c = connect_client(s.uri);
+  hello(c.get());
+  hx::ConfigRequest cfg;
+  cfg.bitrate_bps = 1000000;
+  std::vector<uint8_t> bytes = hx::encode(cfg, 1);
+  const gint64 t0 = g_get_monotonic_time();
+  bool closed = false;
+  for (size_t i = 0; i + 1 < bytes.size() && !closed; i++) {
+    c->send(std::vector<uint8_t>{bytes[i]}, 1000);
+    closed = c->closed_by_peer(300);
+  }
+  const gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
+  fail_unless(closed, "still connected after trickling %zu bytes for %" G_GINT64_FORMAT " ms",
+              bytes.size() - 1, took_ms);
+  fail_unless(took_ms >= 900 && took_ms <= slow_ms(1700), "closed after %" G_GINT64_FORMAT
+              " ms, not about 1 s", took_ms);
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* A connection that sends nothing (PING aside) is closed after idle-timeout. */
+GST_START_TEST(test_idle_timeout) {
+  Server s = start_limited_server(tmp_socket("idle.sock"), 16, 10000, 600);
+  auto c = connect_client(s.uri);
+  hello(c.get());
+  const gint64 t0 = g_get_monotonic_time();
+  c->send(hx::encode(hx::Ping{}, 1));
+  fail_unless(c->closed_by_peer(slow_ms(3000)), "an idle client is still connected after 3 s");
+  const gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
+  fail_unless(took_ms >= 500, "closed after %" G_GINT64_FORMAT " ms, before idle-timeout",
+              took_ms);
+  /* A client that keeps asking stays. */
+  auto busy = connect_client(s.uri);
+  hello(busy.get());
+  for (int i = 0; i < 6; i++) {
+    g_usleep(250 * 1000);
+    hx::ConfigRequest cfg;
+    busy->send(hx::encode(cfg, 1));
+    hx::Message m;
+    fail_unless(busy->read(&m, 2000), "a busy client was closed (request %d)", i);
+  }
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* 16 idle connections hold every max-clients slot only until their idle timeout: then a good
+ * client is served. */
+GST_START_TEST(test_idle_slots_freed) {
+  Server s = start_limited_server(tmp_socket("slots.sock"), 16, 10000, 800);
+  std::vector<std::unique_ptr<HxfrClient>> idle;
+  for (int i = 0; i < 16; i++) {
+    idle.push_back(connect_client(s.uri));
+    hello(idle.back().get());
+  }
+  std::string refused = try_refused(s.uri);
+  fail_unless(refused.empty(), "17th client: %s", refused.c_str());
+  bool served = false;
+  const gint64 t0 = g_get_monotonic_time();
+  while (!served && g_get_monotonic_time() - t0 < gint64(slow_ms(5000)) * 1000) {
+    g_usleep(200 * 1000);
+    std::unique_ptr<HxfrClient> good;
+    if (!try_connect(s.uri, &good).empty())
+      continue;
+    good->send(hx::encode(hx::Ping{}, 1));
+    hx::Message m;
+    served = good->read(&m, 1000) && m.header.type == hx::MsgType::kPong;
+  }
+  fail_unless(served, "no slot for a good client 5 s after 16 idle ones connected");
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* ---- token -------------------------------------------------------------------------------- */
+
+static Server start_token_server(const std::string &address, const char *token) {
+  Server s = start_server(address);
+  gst_element_set_state(s.pipeline, GST_STATE_NULL);
+  g_object_set(s.srv, "token", token, nullptr);
+  fail_unless(gst_element_set_state(s.pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  return s;
+}
+
+/* Sends bytes in one write, then expects exactly one ERROR UNAUTHORIZED and the close: no
+ * HELLO_RESP, no PONG, no FRAME_RESPONSE, no SUBSCRIBE_RESP. */
+static void expect_unauthorized(HxfrClient *c, const std::vector<uint8_t> &bytes,
+                                const char *who) {
+  fail_unless(c->send(bytes), "%s: send failed", who);
+  hx::Message m;
+  fail_unless(c->read(&m, 5000), "%s: no answer", who);
+  fail_unless(m.header.type == hx::MsgType::kError, "%s: answered %s, not ERROR", who,
+              hx::msg_type_name(m.header.type));
+  hx::Error e;
+  fail_unless(hx::decode(m.header, m.view(), &e) == hx::Status::kOk);
+  fail_unless_equals_int(e.code, hx::error_code::kUnauthorized);
+  fail_unless(e.message.find("token") != std::string::npos, "%s: '%s'", who, e.message.c_str());
+  fail_unless(c->closed_by_peer(5000), "%s: not closed after ERROR -7", who);
+}
+
+static std::vector<uint8_t> then_requests(std::vector<uint8_t> bytes) {
+  hx::Subscribe sub;
+  std::vector<uint8_t> more = hx::encode(sub, 0);
+  bytes.insert(bytes.end(), more.begin(), more.end());
+  std::vector<uint8_t> px(16 * 16 * 4, 0x80);
+  hx::FrameRequest req;
+  req.width = 16;
+  req.height = 16;
+  req.format = hx::format::kAR24;
+  req.stride = 64;
+  req.pixels = hx::ByteView{px.data(), px.size()};
+  more = hx::encode(req, 1);
+  bytes.insert(bytes.end(), more.begin(), more.end());
+  more = hx::encode(hx::Ping{}, 1);
+  bytes.insert(bytes.end(), more.begin(), more.end());
+  return bytes;
+}
+
+GST_START_TEST(test_token) {
+  Server s = start_token_server(tmp_socket("token.sock"), "s3cret-token");
+  {
+    auto good = connect_client(s.uri);
+    good->send(hx::encode(hx::Hello(2, hx::cap::kAllKnown, hx::kDefaultMaxPayload,
+                                    "s3cret-token"), 0));
+    hx::Message m;
+    fail_unless(good->read(&m, 5000) && m.header.type == hx::MsgType::kHelloResponse,
+                "the right token got no HELLO_RESP");
+    upload_and_check(good.get(), 64, 48, 2, false);
+  }
+  auto wrong = connect_client(s.uri);
+  expect_unauthorized(wrong.get(),
+                      then_requests(hx::encode(hx::Hello(2, hx::cap::kAllKnown,
+                                                         hx::kDefaultMaxPayload, "s3cret-tokeN"),
+                                               0)),
+                      "wrong token");
+  auto none = connect_client(s.uri);
+  expect_unauthorized(
+      none.get(),
+      then_requests(hx::encode(hx::Hello(2, hx::cap::kAllKnown, hx::kDefaultMaxPayload), 0)),
+      "no token");
+  auto v1 = connect_client(s.uri);
+  std::vector<uint8_t> v1_bytes = then_requests({});
+  expect_unauthorized(v1.get(), v1_bytes, "v1 client");
+  stop_server(&s);
+}
+GST_END_TEST;
+
+/* Only the warnings (GST_MESSAGE_WARNING) posted while the server starts on address. */
+static int open_warnings(const std::string &address, const char *token, std::string *text) {
+  GstElement *pipeline = gst_pipeline_new(nullptr);
+  GstElement *srv = gst_element_factory_make("helixframesrv", nullptr);
+  g_object_set(srv, "address", address.c_str(), "token", token, nullptr);
+  gst_bin_add(GST_BIN(pipeline), srv);
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  int n = 0;
+  while (GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    GError *err = nullptr;
+    gchar *dbg = nullptr;
+    gst_message_parse_warning(msg, &err, &dbg);
+    *text = std::string(err->message) + " / " + (dbg ? dbg : "");
+    g_clear_error(&err);
+    g_free(dbg);
+    gst_message_unref(msg);
+    n++;
+  }
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  return n;
+}
+
+GST_START_TEST(test_tcp_without_token_warns) {
+  std::string text;
+  fail_unless_equals_int(open_warnings("tcp://127.0.0.1:0", nullptr, &text), 1);
+  fail_unless(text.find("set token") != std::string::npos &&
+                  text.find("tcp://127.0.0.1:") != std::string::npos &&
+                  text.find("tcp://127.0.0.1:0 ") == std::string::npos,
+              "warning: %s", text.c_str());
+  fail_unless(text.find("see the VM's screen") != std::string::npos, "%s", text.c_str());
+  text.clear();
+  fail_unless_equals_int(open_warnings("tcp://127.0.0.1:0", "a-token", &text), 0);
+  fail_unless_equals_int(open_warnings(tmp_socket("warn.sock"), nullptr, &text), 0);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_docs_cover_every_property) {
   bool skipped = false;
   std::string problem = testsupport::undocumented_property("helixframesrv", "helixframesrv.md", &skipped);
@@ -1841,6 +2042,11 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_release_pad_ends_subscription);
   tcase_add_test(tc, test_yuv_uploads);
   tcase_add_test(tc, test_encoder_property);
+  tcase_add_test(tc, test_client_timeout_trickle);
+  tcase_add_test(tc, test_idle_timeout);
+  tcase_add_test(tc, test_idle_slots_freed);
+  tcase_add_test(tc, test_token);
+  tcase_add_test(tc, test_tcp_without_token_warns);
   return s;
 }
 

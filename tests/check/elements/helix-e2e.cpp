@@ -78,14 +78,16 @@ double psnr_rgb(const std::vector<uint8_t> &a, const uint8_t *b, size_t b_stride
   return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
-void run_e2e(const std::string &server_address, bool tcp) {
+/* extra_server and extra_client are more properties for helixframesrv and vsockenc. */
+void run_e2e(const std::string &server_address, bool tcp, const std::string &extra_server = "",
+             const std::string &extra_client = "") {
   if (!gst_registry_check_feature_version(gst_registry_get(), "x264enc", 1, 0, 0) ||
       !gst_registry_check_feature_version(gst_registry_get(), "avdec_h264", 1, 0, 0)) {
     g_print("SKIP: x264enc or avdec_h264 missing\n");
     return;
   }
   GError *err = nullptr;
-  std::string srv_desc = "helixframesrv name=srv address=" + server_address;
+  std::string srv_desc = "helixframesrv name=srv address=" + server_address + " " + extra_server;
   GstElement *server = gst_parse_launch(srv_desc.c_str(), &err);
   fail_unless(server != nullptr, "%s", err ? err->message : "");
   fail_unless(gst_element_set_state(server, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
@@ -102,7 +104,7 @@ void run_e2e(const std::string &server_address, bool tcp) {
 
   std::string desc = "appsrc name=src format=time caps=video/x-raw,format=BGRx,width=" +
                      std::to_string(kW) + ",height=" + std::to_string(kH) +
-                     ",framerate=30/1 ! vsockenc address=" + client_address +
+                     ",framerate=30/1 ! vsockenc address=" + client_address + " " + extra_client +
                      " timeout-ms=5000 ! h264parse ! avdec_h264 direct-rendering=false max-threads=1"
                      " ! videoconvert ! video/x-raw,format=BGRx ! appsink name=sink sync=false";
   GstElement *client = gst_parse_launch(desc.c_str(), &err);
@@ -912,6 +914,71 @@ GST_END_TEST;
 GST_START_TEST(test_tcp) { run_e2e("tcp://127.0.0.1:0", true); }
 GST_END_TEST;
 
+/* Both ends with the same token: served as without one. With another token, the host refuses
+ * the client: vsockenc warns that the token was refused and outputs nothing. */
+GST_START_TEST(test_token) {
+  run_e2e("tcp://127.0.0.1:0", true, "token=e2e-s3cret", "token=e2e-s3cret");
+  if (!have_codecs())
+    return;
+  GError *err = nullptr;
+  GstElement *server =
+      gst_parse_launch("helixframesrv name=srv address=tcp://127.0.0.1:0 token=e2e-s3cret", &err);
+  fail_unless(server != nullptr, "%s", err ? err->message : "");
+  fail_unless(gst_element_set_state(server, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  GstElement *srv = gst_bin_get_by_name(GST_BIN(server), "srv");
+  guint port = 0;
+  g_object_get(srv ? srv : server, "bound-port", &port, nullptr);
+  if (srv)
+    gst_object_unref(srv);
+  fail_unless(port > 0);
+  std::string desc = "appsrc name=src format=time caps=video/x-raw,format=BGRx,width=" +
+                     std::to_string(kW) + ",height=" + std::to_string(kH) +
+                     ",framerate=30/1 ! vsockenc address=tcp://127.0.0.1:" + std::to_string(port) +
+                     " token=wr0ng-t0ken-x9 timeout-ms=1000 ! appsink name=sink sync=false";
+  GstElement *client = gst_parse_launch(desc.c_str(), &err);
+  fail_unless(client != nullptr, "%s", err ? err->message : "");
+  GstElement *src = gst_bin_get_by_name(GST_BIN(client), "src");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(client), "sink");
+  fail_unless(gst_element_set_state(client, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  for (int i = 0; i < 10; i++) {
+    std::vector<uint8_t> px = make_frame(i);
+    GstBuffer *buf = gst_buffer_new_memdup(px.data(), px.size());
+    GST_BUFFER_PTS(buf) = gst_util_uint64_scale(i, GST_SECOND, 30);
+    GST_BUFFER_DURATION(buf) = gst_util_uint64_scale(1, GST_SECOND, 30);
+    fail_unless(gst_app_src_push_buffer(GST_APP_SRC(src), buf) == GST_FLOW_OK);
+  }
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  int outputs = 0;
+  while (GstSample *s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
+    outputs++;
+    gst_sample_unref(s);
+  }
+  fail_unless_equals_int(outputs, 0);
+  GstBus *bus = gst_element_get_bus(client);
+  bool refused = false;
+  while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    GError *w = nullptr;
+    gchar *dbg = nullptr;
+    gst_message_parse_warning(m, &w, &dbg);
+    const std::string text = std::string(w->message) + " " + (dbg ? dbg : "");
+    refused = refused || text.find("refused the token") != std::string::npos;
+    fail_unless(text.find("wr0ng-t0ken-x9") == std::string::npos, "the token was logged: %s", text.c_str());
+    fail_unless(text.find("e2e-s3cret") == std::string::npos, "the token was logged");
+    g_error_free(w);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  fail_unless(refused, "no warning that the host refused the token");
+  gst_element_set_state(client, GST_STATE_NULL);
+  gst_element_set_state(server, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(sink);
+  gst_object_unref(client);
+  gst_object_unref(server);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_two_processes_unix) { run_two_processes(false); }
 GST_END_TEST;
 
@@ -1207,6 +1274,7 @@ static Suite *helix_e2e_suite() {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_unix);
   tcase_add_test(tc, test_tcp);
+  tcase_add_test(tc, test_token);
   tcase_add_test(tc, test_two_processes_unix);
   tcase_add_test(tc, test_two_processes_tcp);
   tcase_add_test(tc, test_server_restart);

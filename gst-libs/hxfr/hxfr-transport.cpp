@@ -245,6 +245,11 @@ Io Connection::send_all_while_read(const void *data, size_t len, int idle_timeou
   return send_iov(&one, 1, idle_timeout_ms, cancel_fd, true);
 }
 
+Io Connection::send_all_while_read(const struct iovec *iov, int iovcnt, int idle_timeout_ms,
+                                   int cancel_fd) {
+  return send_iov(iov, iovcnt, idle_timeout_ms, cancel_fd, true);
+}
+
 Io Connection::send_iov(const struct iovec *iov_in, int iovcnt, int timeout_ms, int cancel_fd,
                         bool idle) {
   int64_t deadline = now_us() + int64_t(timeout_ms) * 1000;

@@ -51,6 +51,9 @@ class Connection {
   /* Writes every byte, failing only when the peer took none for idle_timeout_ms: a large
    * message to a slow but reading peer takes as long as it takes. */
   Io send_all_while_read(const void *data, size_t len, int idle_timeout_ms, int cancel_fd = -1);
+  /* The same for pieces written as one message (writev): a header and a payload held apart. */
+  Io send_all_while_read(const struct iovec *iov, int iovcnt, int idle_timeout_ms,
+                         int cancel_fd = -1);
   /* Reads what is there (at least one byte), waiting up to timeout_ms.
    * cap must not be 0 (a zero-byte read cannot tell data from a close). */
   Io recv_some(void *buf, size_t cap, size_t *got, int timeout_ms, int cancel_fd = -1);

@@ -68,9 +68,14 @@ bool ClientSession::send(const std::vector<uint8_t> &bytes) {
 }
 
 bool ClientSession::send_locked(const uint8_t *data, size_t size) {
+  struct iovec one = {const_cast<uint8_t *>(data), size};
+  return send_locked(&one, 1);
+}
+
+bool ClientSession::send_locked(const struct iovec *iov, int iovcnt) {
   /* Bounded by the client's reading, not by the message's size: a slow reader of a large
    * access unit is served; one that reads nothing for kSendTimeoutMs is dropped. */
-  hxfr::Io io = conn_->send_all_while_read(data, size, kSendTimeoutMs, cancel_fd_);
+  hxfr::Io io = conn_->send_all_while_read(iov, iovcnt, kSendTimeoutMs, cancel_fd_);
   if (io != hxfr::Io::Ok) {
     GST_WARNING("client %" G_GUINT64_FORMAT " (%s): send failed (%s%s%s): closing", id_,
                 conn_->peer().c_str(), hxfr::io_name(io), conn_->last_error().empty() ? "" : ": ",
@@ -84,12 +89,15 @@ bool ClientSession::send_frame(const hx::FrameResponse &r, const AccessUnit &au,
                                uint16_t session) {
   if (au.empty()) /* no NAL entry */
     return send(hx::encode(r, session));
-  /* The access unit goes from the encoder's buffer, after its prefix: no copy. */
+  /* The access unit goes from the encoder's buffer, after its prefix, in one writev: no
+   * copy, and no separate small packet for the prefix. */
   std::vector<uint8_t> prefix = hx::encode_frame_response_prefix(r, session, au.size());
   if (prefix.empty())
     return false;
+  const struct iovec iov[2] = {{prefix.data(), prefix.size()},
+                               {const_cast<uint8_t *>(au.data()), au.size()}};
   std::lock_guard<std::mutex> g(send_lock_);
-  return send_locked(prefix.data(), prefix.size()) && send_locked(au.data(), au.size());
+  return send_locked(iov, 2);
 }
 
 bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t session) {

@@ -90,6 +90,7 @@ class ClientSession {
   void sender_loop(); /* subscription frames, on sender_thread_ */
   bool send(const std::vector<uint8_t> &bytes);
   bool send_locked(const uint8_t *data, size_t size); /* send_lock_ held */
+  bool send_locked(const struct iovec *iov, int iovcnt); /* send_lock_ held */
   /* A FRAME_RESPONSE with au as its one NAL entry (none when empty), sent from au's buffer. */
   bool send_frame(const vmd::hxfr::FrameResponse &r, const AccessUnit &au, uint16_t session);
   bool send_error(int32_t code, const std::string &text, uint16_t session);

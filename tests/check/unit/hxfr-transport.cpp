@@ -259,6 +259,35 @@ GST_START_TEST(test_send_while_read) {
 }
 GST_END_TEST;
 
+/* The iovec form: pieces arrive whole and in order as one stream, to a slow reader too. */
+GST_START_TEST(test_send_while_read_pieces) {
+  int sv[2];
+  fail_unless(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+  int small = 4096;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  hxfr::Connection writer(vmd::UniqueFd(sv[0]), true, "writer");
+  hxfr::Connection reader(vmd::UniqueFd(sv[1]), true, "reader");
+  std::string head(37, 'h'), body(100 * 1024, 'b');
+  body[0] = 'B';
+  body.back() = 'E';
+  std::string got_all;
+  std::thread slow([&] {
+    char buf[8192];
+    while (got_all.size() < head.size() + body.size()) {
+      size_t got = 0;
+      if (reader.recv_some(buf, sizeof buf, &got, 2000) != Io::Ok)
+        return;
+      got_all.append(buf, got);
+      g_usleep(10 * 1000);
+    }
+  });
+  const struct iovec iov[3] = {{head.data(), head.size()}, {nullptr, 0}, {body.data(), body.size()}};
+  fail_unless_equals_int(int(writer.send_all_while_read(iov, 3, 300)), int(Io::Ok));
+  slow.join();
+  fail_unless(got_all == head + body, "%zu bytes arrived, not the pieces in order", got_all.size());
+}
+GST_END_TEST;
+
 GST_START_TEST(test_vsock_without_transport) {
   /* This machine has no vsock loopback: connecting fails with a clear
    * message and does not hang. */
@@ -318,6 +347,7 @@ static Suite *hxfr_transport_suite() {
   tcase_add_test(tc, test_tcp_round_trip);
   tcase_add_test(tc, test_timeouts_and_cancel);
   tcase_add_test(tc, test_send_while_read);
+  tcase_add_test(tc, test_send_while_read_pieces);
   tcase_add_test(tc, test_vsock_without_transport);
   tcase_add_test(tc, test_char_device);
   return s;

@@ -78,6 +78,18 @@ double psnr_rgb(const std::vector<uint8_t> &a, const uint8_t *b, size_t b_stride
   return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
+/* The address a client reaches the playing helixframesrv "srv" in server at, when it
+ * listens on tcp://127.0.0.1:0. */
+std::string bound_tcp_address(GstElement *server) {
+  GstElement *srv = gst_bin_get_by_name(GST_BIN(server), "srv");
+  guint port = 0;
+  g_object_get(srv ? srv : server, "bound-port", &port, nullptr);
+  if (srv)
+    gst_object_unref(srv);
+  fail_unless(port > 0);
+  return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
 /* extra_server and extra_client are more properties for helixframesrv and vsockenc. */
 void run_e2e(const std::string &server_address, bool tcp, const std::string &extra_server = "",
              const std::string &extra_client = "") {
@@ -91,16 +103,7 @@ void run_e2e(const std::string &server_address, bool tcp, const std::string &ext
   GstElement *server = gst_parse_launch(srv_desc.c_str(), &err);
   fail_unless(server != nullptr, "%s", err ? err->message : "");
   fail_unless(gst_element_set_state(server, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  std::string client_address = server_address;
-  if (tcp) {
-    GstElement *srv = gst_bin_get_by_name(GST_BIN(server), "srv");
-    guint port = 0;
-    g_object_get(srv ? srv : server, "bound-port", &port, nullptr);
-    if (srv)
-      gst_object_unref(srv);
-    fail_unless(port > 0);
-    client_address = "tcp://127.0.0.1:" + std::to_string(port);
-  }
+  const std::string client_address = tcp ? bound_tcp_address(server) : server_address;
 
   std::string desc = "appsrc name=src format=time caps=video/x-raw,format=BGRx,width=" +
                      std::to_string(kW) + ",height=" + std::to_string(kH) +
@@ -925,15 +928,9 @@ GST_START_TEST(test_token) {
       gst_parse_launch("helixframesrv name=srv address=tcp://127.0.0.1:0 token=e2e-s3cret", &err);
   fail_unless(server != nullptr, "%s", err ? err->message : "");
   fail_unless(gst_element_set_state(server, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  GstElement *srv = gst_bin_get_by_name(GST_BIN(server), "srv");
-  guint port = 0;
-  g_object_get(srv ? srv : server, "bound-port", &port, nullptr);
-  if (srv)
-    gst_object_unref(srv);
-  fail_unless(port > 0);
   std::string desc = "appsrc name=src format=time caps=video/x-raw,format=BGRx,width=" +
                      std::to_string(kW) + ",height=" + std::to_string(kH) +
-                     ",framerate=30/1 ! vsockenc address=tcp://127.0.0.1:" + std::to_string(port) +
+                     ",framerate=30/1 ! vsockenc address=" + bound_tcp_address(server) +
                      " token=wr0ng-t0ken-x9 timeout-ms=1000 ! appsink name=sink sync=false";
   GstElement *client = gst_parse_launch(desc.c_str(), &err);
   fail_unless(client != nullptr, "%s", err ? err->message : "");

@@ -86,6 +86,9 @@ class Parser {
   bool at_boundary() const { return state_ == State::kHeader && header_have_ == 0; }
 
   uint32_t max_payload() const { return max_payload_; }
+  /* A new bound for the headers that complete from now on (a message already under way keeps
+   * the size it was accepted with): e.g. small until a peer is authorized. */
+  void set_max_payload(uint32_t max_payload) { max_payload_ = max_payload; }
 
  private:
   enum class State { kHeader, kPayload, kReady, kFailed };

@@ -108,7 +108,9 @@ bool ClientSession::send_error(int32_t code, const std::string &text, uint16_t s
 }
 
 void ClientSession::run() {
-  hx::Parser parser(max_payload_);
+  /* Before a token is checked nothing but a HELLO is taken: no payload larger than one is
+   * accepted (and buffered) from a client that may not be allowed in at all. */
+  hx::Parser parser(authorized_ ? max_payload_ : hx::kHelloMaxSize);
   last_request_us_ = g_get_monotonic_time();
   while (step(&parser)) {
   }
@@ -128,8 +130,14 @@ bool ClientSession::step(hx::Parser *parser) {
       last_request_us_ = g_get_monotonic_time();
     /* What follows in the parser arrived with the last read at the latest. */
     message_start_us_ = parser->at_boundary() ? 0 : last_read_us_;
-    return handle(std::move(msg));
+    if (!handle(std::move(msg)))
+      return false;
+    if (authorized_)
+      parser->set_max_payload(max_payload_);
+    return true;
   }
+  if (parser->failed() && !authorized_) /* e.g. a v1 client's pixel upload, over a HELLO's size */
+    return refuse_unauthorized("first message is not a valid HELLO", 1);
   if (parser->failed()) {
     GST_WARNING("client %" G_GUINT64_FORMAT " (%s): malformed message (%s): closing", id_,
                 conn_->peer().c_str(), parser->error_detail().c_str());

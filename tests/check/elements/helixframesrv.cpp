@@ -1968,6 +1968,34 @@ GST_START_TEST(test_token) {
 }
 GST_END_TEST;
 
+/* Before the token is checked the server takes nothing larger than a HELLO: a v1 client's
+ * header announcing a 60 MiB upload is refused at once, without waiting for (or buffering)
+ * its payload; a client with the token then uploads as usual. */
+GST_START_TEST(test_token_bounds_before_hello) {
+  Server s = start_token_server(tmp_socket("token-bound.sock"), "s3cret-token");
+  auto big = connect_client(s.uri);
+  hx::FrameRequest req;
+  req.width = 4096;
+  req.height = 4096;
+  req.format = hx::format::kAR24;
+  req.stride = 4096 * 4;
+  std::vector<uint8_t> header =
+      hx::encode_frame_request_prefix(req, 1, size_t(req.stride) * req.height - 1000);
+  fail_unless(header.size() == hx::kHeaderSize + hx::kFrameRequestSize);
+  header.resize(hx::kHeaderSize); /* the header alone: the payload never comes */
+  const gint64 t0 = g_get_monotonic_time();
+  expect_unauthorized(big.get(), header, "60 MiB upload before HELLO");
+  fail_unless(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC, "refused only after %" G_GINT64_FORMAT " us",
+              g_get_monotonic_time() - t0);
+  auto good = connect_client(s.uri);
+  good->send(hx::encode(hx::Hello(2, hx::cap::kAllKnown, hx::kDefaultMaxPayload, "s3cret-token"), 0));
+  hx::Message m;
+  fail_unless(good->read(&m, 5000) && m.header.type == hx::MsgType::kHelloResponse);
+  upload_and_check(good.get(), 640, 480, 2, false); /* 1.2 MB uploads: over a HELLO's size */
+  stop_server(&s);
+}
+GST_END_TEST;
+
 /* Only the warnings (GST_MESSAGE_WARNING) posted while the server starts on address. */
 static int open_warnings(const std::string &address, const char *token, std::string *text) {
   GstElement *pipeline = gst_pipeline_new(nullptr);
@@ -2047,6 +2075,7 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_idle_slots_freed);
   tcase_add_test(tc, test_token);
   tcase_add_test(tc, test_tcp_without_token_warns);
+  tcase_add_test(tc, test_token_bounds_before_hello);
   return s;
 }
 

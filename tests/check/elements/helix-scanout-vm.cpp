@@ -335,5 +335,5 @@ int main(int argc, char **argv) {
     g_print("SKIP: needs x264enc (gstreamer1.0-plugins-ugly) and avdec_h264 (gstreamer1.0-libav)\n");
     return 77;
   }
-  return gst_check_run_suite(helix_scanout_vm_suite(), "helix_scanout_vm", __FILE__);
+  return vmtest::finish_suite(gst_check_run_suite(helix_scanout_vm_suite(), "helix_scanout_vm", __FILE__));
 }

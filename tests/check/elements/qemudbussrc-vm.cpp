@@ -323,5 +323,5 @@ int main(int argc, char **argv) {
     return 77;
   }
   gst_check_init(&argc, &argv);
-  return gst_check_run_suite(qemudbussrc_vm_suite(), "qemudbussrc_vm", __FILE__);
+  return vmtest::finish_suite(gst_check_run_suite(qemudbussrc_vm_suite(), "qemudbussrc_vm", __FILE__));
 }

@@ -9,7 +9,14 @@
 namespace testsupport {
 
 SrcPipeline::SrcPipeline(const std::string &source, const std::string &sink_props) {
-  std::string desc = source + " ! appsink name=testsink sync=false emit-signals=false enable-last-sample=false " + sink_props;
+  /* wait-on-eos=false: EOS never waits in appsink for samples nobody pulls. With the default,
+   * a test that fails with samples queued (CK_FORK=no under valgrind skips the destructor
+   * that stops the pipeline) left the streaming thread blocked there and the test binary
+   * hung at exit in gst_task_cleanup_all instead of reporting the failure. */
+  std::string desc = source +
+                     " ! appsink name=testsink sync=false emit-signals=false enable-last-sample=false"
+                     " wait-on-eos=false " +
+                     sink_props;
   GError *err = nullptr;
   pipeline_ = gst_parse_launch(desc.c_str(), &err);
   fail_unless(pipeline_ != nullptr, "cannot build '%s': %s", desc.c_str(),

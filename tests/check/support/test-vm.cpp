@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,6 +75,12 @@ void remove_dir(const std::string &dir) {
   g_rmdir(dir.c_str());
 }
 
+/* In the child: die with the test. A test that fails under CK_FORK=no skips the destructors
+ * that stop QEMU and dbus-daemon; orphaned, they would keep meson's output pipes open. */
+void die_with_test(gpointer) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std::string *error) {
   std::vector<gchar *> args;
   for (const std::string &a : argv)
@@ -85,7 +92,7 @@ bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std:
   gboolean ok = g_spawn_async_with_pipes_and_fds(
       nullptr, args.data(), nullptr,
       GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL),
-      nullptr, nullptr, fds_in[0], fds_in[1], fds_in[2], nullptr, nullptr, 0, &child, nullptr,
+      die_with_test, nullptr, fds_in[0], fds_in[1], fds_in[2], nullptr, nullptr, 0, &child, nullptr,
       nullptr, nullptr, &err);
   if (!ok) {
     *error = std::string("cannot start ") + argv[0] + ": " + err->message;
@@ -97,6 +104,14 @@ bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std:
 }
 
 }  // namespace
+
+int finish_suite(int failures) {
+  if (failures == 0)
+    return 0;
+  fflush(stdout);
+  fflush(stderr);
+  _exit(1);
+}
 
 bool test_vm_available(std::string *reason) {
   std::string dir = env_or_empty("GST_VMDISPLAY_TEST_VM_DIR");

@@ -11,6 +11,12 @@
 
 namespace vmtest {
 
+/* The end of a suite's main(): its result, except that a failed suite leaves at once
+ * (_exit, leak report included under valgrind). With CK_FORK=no (the valgrind setup) a
+ * failed check skips the destructors that stop its pipelines, and gst_deinit at exit would
+ * wait for their streaming threads forever: the failure must be reported, not hang. */
+int finish_suite(int failures);
+
 /* False (and why) when the VM image or QEMU is missing: the test skips. */
 bool test_vm_available(std::string *reason);
 

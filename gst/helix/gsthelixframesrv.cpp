@@ -183,8 +183,8 @@ static void gst_helix_frame_srv_release_pad(GstElement *element, GstPad *pad) {
 }
 
 /* TCP without a token: anyone who can reach the port is served. Said once per start. */
-static void warn_if_open(GstHelixFrameSrv *self, const vmd::helix::FrameServer &server) {
-  const Settings &s = self->priv->settings;
+static void warn_if_open(GstHelixFrameSrv *self, const Settings &s,
+                         const vmd::helix::FrameServer &server) {
   if (!s.token.empty() || !g_str_has_prefix(s.address.c_str(), "tcp://"))
     return;
   std::string where = s.address;
@@ -198,16 +198,23 @@ static void warn_if_open(GstHelixFrameSrv *self, const vmd::helix::FrameServer &
                        where.c_str()));
 }
 
+/* Works on a copy of the settings and posts its errors and warning without priv->lock held:
+ * posting runs sync bus handlers on this thread, and one that reads a property (bound-port,
+ * say) would otherwise take the same lock again. */
 static bool start_server(GstHelixFrameSrv *self) {
   GstHelixFrameSrvPrivate *priv = self->priv;
-  std::lock_guard<std::mutex> g(priv->lock);
+  Settings s;
+  {
+    std::lock_guard<std::mutex> g(priv->lock);
+    s = priv->settings;
+  }
   vmd::helix::ServerConfig config;
-  config.address = priv->settings.address;
-  config.max_clients = priv->settings.max_clients;
-  config.max_payload = priv->settings.max_payload;
-  config.limits.client_timeout_ms = priv->settings.client_timeout_ms;
-  config.limits.idle_timeout_ms = priv->settings.idle_timeout_ms;
-  config.token = priv->settings.token;
+  config.address = s.address;
+  config.max_clients = s.max_clients;
+  config.max_payload = s.max_payload;
+  config.limits.client_timeout_ms = s.client_timeout_ms;
+  config.limits.idle_timeout_ms = s.idle_timeout_ms;
+  config.token = s.token;
   std::string error;
   if (config.token.size() > vmd::hxfr::kMaxTokenSize) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
@@ -216,12 +223,12 @@ static bool start_server(GstHelixFrameSrv *self) {
                       ("set a shorter token, the same on vsockenc and helixframesrv"));
     return false;
   }
-  if (!vmd::helix::choose_encoder(priv->settings.encoder, &config.encoder, &error)) {
+  if (!vmd::helix::choose_encoder(s.encoder, &config.encoder, &error)) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No usable H.264 encoder."),
                       ("%s", error.c_str()));
     return false;
   }
-  if (priv->settings.encoder == "auto" || priv->settings.encoder.empty())
+  if (s.encoder == "auto" || s.encoder.empty())
     GST_INFO_OBJECT(self, "encoder=auto picked %s (%s)", config.encoder.factory.c_str(),
                     config.encoder.description.c_str());
   else
@@ -229,12 +236,12 @@ static bool start_server(GstHelixFrameSrv *self) {
   auto server = std::make_unique<vmd::helix::FrameServer>(config, priv->scanouts);
   if (!server->start(&error)) {
     GST_ELEMENT_ERROR(
-        self, RESOURCE, OPEN_READ_WRITE,
-        ("Cannot serve HXFR on %s.", priv->settings.address.c_str()),
+        self, RESOURCE, OPEN_READ_WRITE, ("Cannot serve HXFR on %s.", s.address.c_str()),
         ("%s. Check the address property and that no other server uses it.", error.c_str()));
     return false;
   }
-  warn_if_open(self, *server);
+  warn_if_open(self, s, *server);
+  std::lock_guard<std::mutex> g(priv->lock);
   priv->server = std::move(server);
   return true;
 }
@@ -329,10 +336,6 @@ static void gst_helix_frame_srv_get_property(GObject *object, guint prop_id, GVa
     case PROP_IDLE_TIMEOUT:
       g_value_set_uint(value, priv->settings.idle_timeout_ms);
       break;
-    case PROP_TOKEN:
-      g_value_set_string(value, priv->settings.token.empty() ? nullptr
-                                                             : priv->settings.token.c_str());
-      break;
     case PROP_BOUND_PORT:
       g_value_set_uint(value, priv->server ? priv->server->bound_tcp_port() : 0);
       break;
@@ -413,8 +416,9 @@ static void gst_helix_frame_srv_class_init(GstHelixFrameSrvClass *klass) {
       g_param_spec_string("token", "Token",
                           "Shared secret every client must send in HELLO (vsockenc's token); "
                           "others get ERROR UNAUTHORIZED and are closed, v1 clients included. "
-                          "NULL: no authentication. Never logged",
-                          nullptr, flags));
+                          "NULL: no authentication. Write-only (kept out of property dumps "
+                          "such as pipeline graphs), never logged",
+                          nullptr, GParamFlags(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(

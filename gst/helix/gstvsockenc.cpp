@@ -715,9 +715,6 @@ static void gst_vsock_enc_get_property(GObject *object, guint prop_id, GValue *v
     case PROP_TIMEOUT_MS:
       g_value_set_uint(value, s.timeout_ms);
       break;
-    case PROP_TOKEN:
-      g_value_set_string(value, s.token.empty() ? nullptr : s.token.c_str());
-      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -796,8 +793,11 @@ static void gst_vsock_enc_class_init(GstVsockEncClass *klass) {
       gobject_class, PROP_TOKEN,
       g_param_spec_string("token", "Token",
                           "Shared secret sent in HELLO to a host that wants one (the same as "
-                          "helixframesrv's token); NULL sends none. Never logged",
-                          nullptr, rw_ready));
+                          "helixframesrv's token); NULL sends none. Write-only (kept out of property dumps such as "
+                          "pipeline graphs), never logged",
+                          nullptr,
+                          GParamFlags(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+                                      GST_PARAM_MUTABLE_READY)));
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_vsock_enc_change_state);
   gst_element_class_add_static_pad_template(element_class, &sink_template);

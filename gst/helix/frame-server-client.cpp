@@ -126,7 +126,7 @@ void ClientSession::run() {
 bool ClientSession::step(hx::Parser *parser) {
   if (parser->ready()) {
     hx::Message msg = parser->take();
-    if (msg.header.type != hx::MsgType::kPing)
+    if (counts_as_request(msg.header.type, first_message_))
       last_request_us_ = g_get_monotonic_time();
     /* What follows in the parser arrived with the last read at the latest. */
     message_start_us_ = parser->at_boundary() ? 0 : last_read_us_;
@@ -170,6 +170,25 @@ bool ClientSession::step(hx::Parser *parser) {
   return true;
 }
 
+/* What keeps a connection from being idle: a message the server acts on. PING, a late HELLO
+ * and types it skips do not (a client could otherwise hold a max-clients slot for good with a
+ * header of an unknown type now and then). */
+bool ClientSession::counts_as_request(hx::MsgType type, bool first) {
+  switch (type) {
+    case hx::MsgType::kFrameRequest:
+    case hx::MsgType::kKeyframeRequest:
+    case hx::MsgType::kConfigRequest:
+    case hx::MsgType::kEnableScanout:
+    case hx::MsgType::kDisableScanout:
+    case hx::MsgType::kSubscribe:
+      return true;
+    case hx::MsgType::kHello:
+      return first;
+    default:
+      return false;
+  }
+}
+
 bool ClientSession::idle_limited() const {
   return limits_.idle_timeout_ms > 0 && !subscriber_;
 }
@@ -179,7 +198,7 @@ int ClientSession::next_wait_ms(const hx::Parser &parser) const {
   int64_t wait_us = int64_t(kRecvPollMs) * 1000;
   if (!parser.at_boundary())
     wait_us = std::min(wait_us, message_start_us_ + limits_.client_timeout_ms * int64_t(1000) - now);
-  if (idle_limited())
+  if (idle_limited() && parser.at_boundary())
     wait_us = std::min(wait_us, last_request_us_ + limits_.idle_timeout_ms * int64_t(1000) - now);
   return int(std::max<int64_t>(wait_us / 1000 + 1, 1));
 }
@@ -197,7 +216,9 @@ bool ClientSession::within_limits(const hx::Parser &parser) {
                version_ >= 2 ? 0 : 1);
     return false;
   }
-  if (idle_limited() && now - last_request_us_ > limits_.idle_timeout_ms * int64_t(1000)) {
+  /* Idle only between messages: one under way is bounded by client-timeout instead. */
+  if (idle_limited() && parser.at_boundary() &&
+      now - last_request_us_ > limits_.idle_timeout_ms * int64_t(1000)) {
     GST_INFO("client %" G_GUINT64_FORMAT " (%s): no request for %d ms (idle-timeout): closing",
              id_, conn_->peer().c_str(), limits_.idle_timeout_ms);
     return false;

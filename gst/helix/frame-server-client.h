@@ -67,6 +67,7 @@ class ClientSession {
   /* client-timeout and idle-timeout: false (after telling the client) when one has passed. */
   bool within_limits(const vmd::hxfr::Parser &parser);
   bool idle_limited() const;
+  static bool counts_as_request(vmd::hxfr::MsgType type, bool first);
   int next_wait_ms(const vmd::hxfr::Parser &parser) const; /* until the next limit or poll */
   /* false: close the connection */
   bool handle(vmd::hxfr::Message msg); /* dispatches to one of: */

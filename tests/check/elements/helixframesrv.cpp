@@ -1868,6 +1868,50 @@ GST_START_TEST(test_idle_timeout) {
 }
 GST_END_TEST;
 
+/* Only messages the server acts on keep a connection from being idle: a header of an unknown
+ * type now and then does not hold a slot. And a message under way when the idle time runs
+ * out is not cut off (client-timeout bounds it): its upload is answered. */
+GST_START_TEST(test_idle_timeout_requests_only) {
+  Server s = start_limited_server(tmp_socket("idle-req.sock"), 16, 10000, 600);
+  auto unknown = connect_client(s.uri);
+  hello(unknown.get());
+  std::vector<uint8_t> skip = hx::encode(hx::Ping{}, 1);
+  skip[4] = 0x99; /* an unknown type: skipped by the server */
+  const gint64 t0 = g_get_monotonic_time();
+  bool closed = false;
+  while (!closed && g_get_monotonic_time() - t0 < gint64(slow_ms(3000)) * 1000) {
+    unknown->send(skip);
+    closed = unknown->closed_by_peer(250);
+  }
+  fail_unless(closed, "a client sending only unknown types was not idle-closed in 3 s");
+  auto slow_upload = connect_client(s.uri);
+  hello(slow_upload.get());
+  g_usleep(400 * 1000);
+  std::vector<uint8_t> px(64 * 48 * 4, 0x40);
+  hx::FrameRequest req;
+  req.width = 64;
+  req.height = 48;
+  req.format = hx::format::kAR24;
+  req.stride = 64 * 4;
+  req.pts_ns = 5;
+  req.pixels = hx::ByteView{px.data(), px.size()};
+  const std::vector<uint8_t> msg = hx::encode(req, 1);
+  const size_t piece = msg.size() / 8 + 1;
+  for (size_t off = 0; off < msg.size(); off += piece) { /* 8 pieces 100 ms apart: past 600 ms */
+    const size_t n = std::min(piece, msg.size() - off);
+    fail_unless(slow_upload->send(std::vector<uint8_t>(msg.begin() + long(off),
+                                                       msg.begin() + long(off + n))),
+                "the connection was closed inside the message (at byte %zu)", off);
+    g_usleep(100 * 1000);
+  }
+  hx::Message m;
+  fail_unless(slow_upload->read(&m, slow_ms(5000)), "no answer to an upload that spanned the idle timeout");
+  fail_unless(m.header.type == hx::MsgType::kFrameResponse, "answered %s",
+              hx::msg_type_name(m.header.type));
+  stop_server(&s);
+}
+GST_END_TEST;
+
 /* 16 idle connections hold every max-clients slot only until their idle timeout: then a good
  * client is served. */
 GST_START_TEST(test_idle_slots_freed) {
@@ -2035,6 +2079,35 @@ GST_START_TEST(test_tcp_without_token_warns) {
 }
 GST_END_TEST;
 
+/* The start-up warning is posted without the element's lock: an application's sync bus
+ * handler that reads a property while handling it must not deadlock the state change. */
+static GstBusSyncReply read_port_on_warning(GstBus *, GstMessage *msg, gpointer data) {
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING) {
+    guint port = 0;
+    g_object_get(static_cast<GstElement *>(data), "bound-port", &port, nullptr);
+    g_atomic_int_inc(reinterpret_cast<gint *>(g_object_get_data(G_OBJECT(data), "warnings")));
+  }
+  return GST_BUS_PASS;
+}
+
+GST_START_TEST(test_warning_with_sync_handler) {
+  GstElement *pipeline = gst_pipeline_new(nullptr);
+  GstElement *srv = gst_element_factory_make("helixframesrv", nullptr);
+  g_object_set(srv, "address", "tcp://127.0.0.1:0", nullptr);
+  gint warnings = 0;
+  g_object_set_data(G_OBJECT(srv), "warnings", &warnings);
+  gst_bin_add(GST_BIN(pipeline), srv);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  gst_bus_set_sync_handler(bus, read_port_on_warning, srv, nullptr);
+  fail_unless(gst_element_set_state(pipeline, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int(g_atomic_int_get(&warnings), 1);
+  gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_docs_cover_every_property) {
   bool skipped = false;
   std::string problem = testsupport::undocumented_property("helixframesrv", "helixframesrv.md", &skipped);
@@ -2073,8 +2146,10 @@ static Suite *helixframesrv_suite() {
   tcase_add_test(tc, test_client_timeout_trickle);
   tcase_add_test(tc, test_idle_timeout);
   tcase_add_test(tc, test_idle_slots_freed);
+  tcase_add_test(tc, test_idle_timeout_requests_only);
   tcase_add_test(tc, test_token);
   tcase_add_test(tc, test_tcp_without_token_warns);
+  tcase_add_test(tc, test_warning_with_sync_handler);
   tcase_add_test(tc, test_token_bounds_before_hello);
   return s;
 }

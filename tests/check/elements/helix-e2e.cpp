@@ -78,6 +78,14 @@ double psnr_rgb(const std::vector<uint8_t> &a, const uint8_t *b, size_t b_stride
   return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
+/* Frame i of a 30 fps stream into appsrc src. */
+void push_frame(GstElement *src, const std::vector<uint8_t> &pixels, int i) {
+  GstBuffer *buf = gst_buffer_new_memdup(pixels.data(), pixels.size());
+  GST_BUFFER_PTS(buf) = gst_util_uint64_scale(i, GST_SECOND, 30);
+  GST_BUFFER_DURATION(buf) = gst_util_uint64_scale(1, GST_SECOND, 30);
+  fail_unless(gst_app_src_push_buffer(GST_APP_SRC(src), buf) == GST_FLOW_OK);
+}
+
 /* The address a client reaches the playing helixframesrv "srv" in server at, when it
  * listens on tcp://127.0.0.1:0. */
 std::string bound_tcp_address(GstElement *server) {
@@ -119,10 +127,7 @@ void run_e2e(const std::string &server_address, bool tcp, const std::string &ext
   std::vector<std::vector<uint8_t>> sent;
   for (int i = 0; i < kFrames; i++) {
     sent.push_back(make_frame(i));
-    GstBuffer *buf = gst_buffer_new_memdup(sent.back().data(), sent.back().size());
-    GST_BUFFER_PTS(buf) = gst_util_uint64_scale(i, GST_SECOND, 30);
-    GST_BUFFER_DURATION(buf) = gst_util_uint64_scale(1, GST_SECOND, 30);
-    fail_unless(gst_app_src_push_buffer(GST_APP_SRC(src), buf) == GST_FLOW_OK);
+    push_frame(src, sent.back(), i);
   }
   gst_app_src_end_of_stream(GST_APP_SRC(src));
 
@@ -938,11 +943,7 @@ GST_START_TEST(test_token) {
   GstElement *sink = gst_bin_get_by_name(GST_BIN(client), "sink");
   fail_unless(gst_element_set_state(client, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
   for (int i = 0; i < 10; i++) {
-    std::vector<uint8_t> px = make_frame(i);
-    GstBuffer *buf = gst_buffer_new_memdup(px.data(), px.size());
-    GST_BUFFER_PTS(buf) = gst_util_uint64_scale(i, GST_SECOND, 30);
-    GST_BUFFER_DURATION(buf) = gst_util_uint64_scale(1, GST_SECOND, 30);
-    fail_unless(gst_app_src_push_buffer(GST_APP_SRC(src), buf) == GST_FLOW_OK);
+    push_frame(src, make_frame(i), i);
   }
   gst_app_src_end_of_stream(GST_APP_SRC(src));
   int outputs = 0;

@@ -78,6 +78,17 @@ double psnr_rgb(const std::vector<uint8_t> &a, const uint8_t *b, size_t b_stride
   return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
+/* The client pipeline desc (with an appsrc "src" and an appsink "sink"), playing. */
+GstElement *play_client(const std::string &desc, GstElement **src, GstElement **sink) {
+  GError *err = nullptr;
+  GstElement *client = gst_parse_launch(desc.c_str(), &err);
+  fail_unless(client != nullptr, "%s", err ? err->message : "");
+  *src = gst_bin_get_by_name(GST_BIN(client), "src");
+  *sink = gst_bin_get_by_name(GST_BIN(client), "sink");
+  fail_unless(gst_element_set_state(client, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  return client;
+}
+
 /* Frame i of a 30 fps stream into appsrc src. */
 void push_frame(GstElement *src, const std::vector<uint8_t> &pixels, int i) {
   GstBuffer *buf = gst_buffer_new_memdup(pixels.data(), pixels.size());
@@ -118,11 +129,8 @@ void run_e2e(const std::string &server_address, bool tcp, const std::string &ext
                      ",framerate=30/1 ! vsockenc address=" + client_address + " " + extra_client +
                      " timeout-ms=5000 ! h264parse ! avdec_h264 direct-rendering=false max-threads=1"
                      " ! videoconvert ! video/x-raw,format=BGRx ! appsink name=sink sync=false";
-  GstElement *client = gst_parse_launch(desc.c_str(), &err);
-  fail_unless(client != nullptr, "%s", err ? err->message : "");
-  GstElement *src = gst_bin_get_by_name(GST_BIN(client), "src");
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(client), "sink");
-  fail_unless(gst_element_set_state(client, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  GstElement *src = nullptr, *sink = nullptr;
+  GstElement *client = play_client(desc, &src, &sink);
 
   std::vector<std::vector<uint8_t>> sent;
   for (int i = 0; i < kFrames; i++) {
@@ -937,11 +945,8 @@ GST_START_TEST(test_token) {
                      std::to_string(kW) + ",height=" + std::to_string(kH) +
                      ",framerate=30/1 ! vsockenc address=" + bound_tcp_address(server) +
                      " token=wr0ng-t0ken-x9 timeout-ms=1000 ! appsink name=sink sync=false";
-  GstElement *client = gst_parse_launch(desc.c_str(), &err);
-  fail_unless(client != nullptr, "%s", err ? err->message : "");
-  GstElement *src = gst_bin_get_by_name(GST_BIN(client), "src");
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(client), "sink");
-  fail_unless(gst_element_set_state(client, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  GstElement *src = nullptr, *sink = nullptr;
+  GstElement *client = play_client(desc, &src, &sink);
   for (int i = 0; i < 10; i++) {
     push_frame(src, make_frame(i), i);
   }

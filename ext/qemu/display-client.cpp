@@ -1,12 +1,16 @@
 /* gst-vmdisplay: the D-Bus side of qemudbussrc. */
 #include "display-client.h"
 
+#include "console-control.h"
+#include "frame-store.h"
 #include "qemu-bus.h"
 #include "qemu-listener.h"
 
 #include <gio/gio.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 namespace vmd {
@@ -18,12 +22,14 @@ struct Session {
   GObjectPtr<GDBusConnection> qemu;      /* bus or p2p connection to QEMU */
   GObjectPtr<GDBusConnection> listener;  /* private connection QEMU calls us on */
   std::unique_ptr<QemuListener> exported; /* our object on `listener` */
+  std::unique_ptr<ConsoleControl> control; /* input and resize calls on `qemu` */
   std::string peer;                      /* unique bus name; empty in p2p */
   std::string vm_name;
   gulong closed_qemu = 0, closed_listener = 0;
   bool lost = false;
 
   ~Session() {
+    control.reset();
     exported.reset(); /* filter and objects go before the connection closes */
     if (listener) {
       if (closed_listener)
@@ -66,6 +72,16 @@ struct DisplayClient::Impl {
   void serve();
   void drain_fast_logs();
   void pause(int ms);
+  void pump_input();
+  void start_input(Session &session);
+  void wake();
+
+  /* Why the thread may be asked to send: stop() releases what is pressed. */
+  std::mutex input_lock_;
+  InputQueue queue_;         /* input_lock_ */
+  UiInfoThrottle throttle_;  /* input_lock_ */
+  InputState input_;         /* D-Bus thread only */
+  GSource *ui_timer_ = nullptr; /* D-Bus thread only: a throttled request is due */
 
   DisplayClientConfig config_;
   std::shared_ptr<FrameStore> store_;
@@ -87,6 +103,36 @@ void DisplayClient::start() { impl_->start(); }
 
 void DisplayClient::stop() { impl_->stop(); }
 
+bool DisplayClient::send_input(const InputEvent &event) {
+  bool taken;
+  {
+    std::lock_guard<std::mutex> guard(impl_->input_lock_);
+    taken = impl_->queue_.push(event);
+  }
+  impl_->wake();
+  return taken;
+}
+
+void DisplayClient::request_ui_info(const UiInfo &info) {
+  {
+    std::lock_guard<std::mutex> guard(impl_->input_lock_);
+    impl_->throttle_.request(info);
+  }
+  impl_->wake();
+}
+
+uint64_t DisplayClient::input_dropped() const {
+  std::lock_guard<std::mutex> guard(impl_->input_lock_);
+  return impl_->queue_.dropped();
+}
+
+void DisplayClient::Impl::wake() {
+  /* context_ is set before the thread starts and cleared after it joined;
+   * the element never calls us across stop(). */
+  if (context_)
+    g_main_context_wakeup(context_);
+}
+
 void DisplayClient::Impl::start() {
   stopping_ = false;
   context_ = g_main_context_new();
@@ -97,6 +143,11 @@ void DisplayClient::Impl::start() {
 void DisplayClient::Impl::stop() {
   if (!thread_.joinable())
     return;
+  {
+    /* No key stays pressed in the guest when the stream stops. */
+    std::lock_guard<std::mutex> guard(input_lock_);
+    queue_.push(InputEvent::release_all());
+  }
   stopping_ = true;
   g_cancellable_cancel(cancellable_);
   g_main_context_wakeup(context_);
@@ -159,6 +210,8 @@ bool DisplayClient::Impl::connect_once(std::string *error, bool *fatal) {
                                session->vm_name, wait, &session->listener);
   if (r.ok())
     r = export_listener(*session);
+  if (r.ok())
+    start_input(*session);
   if (!r.ok()) {
     *error = r.message;
     *fatal = is_fatal(r.code);
@@ -176,8 +229,73 @@ void DisplayClient::Impl::serve() {
   while (!stopping_ && !session_->lost) {
     g_main_context_iteration(context_, TRUE);
     drain_fast_logs();
+    pump_input();
   }
   drain_fast_logs();
+  if (stopping_ && !session_->lost) {
+    /* stop() queued the releases: send them before the connection goes. */
+    pump_input();
+    session_->control->flush(context_, 500);
+  }
+}
+
+void DisplayClient::Impl::start_input(Session &session) {
+  session.control = std::make_unique<ConsoleControl>(session.qemu.get(), session.dest(),
+                                                     config_.console, &input_, log_,
+                                                     config_.timeout_ms);
+  session.control->start();
+  input_.forget_position();
+  std::vector<InputEvent> stale;
+  {
+    /* Whatever was queued while there was no connection is not for this one. */
+    std::lock_guard<std::mutex> guard(input_lock_);
+    queue_.take(&stale);
+  }
+  std::vector<InputCall> calls;
+  input_.release_all(&calls); /* what was still pressed on a lost connection */
+  session.control->send(calls);
+}
+
+/* Sends what the element queued, and a resize request once it is due. */
+void DisplayClient::Impl::pump_input() {
+  std::vector<InputEvent> events;
+  UiInfo info;
+  bool ui_due = false;
+  int64_t next_us = 0;
+  const bool connected = session_ && session_->control;
+  {
+    std::lock_guard<std::mutex> guard(input_lock_);
+    queue_.take(&events);
+    /* A resize request waits for a connection; input does not. */
+    if (connected)
+      ui_due = throttle_.take_due(g_get_monotonic_time(), &info, &next_us);
+  }
+  if (!connected)
+    return;
+  if (!events.empty()) {
+    const FrameFormat surface = store_->format();
+    std::vector<InputCall> calls;
+    for (const InputEvent &e : events)
+      input_.translate(e, surface.width, surface.height, &calls);
+    session_->control->send(calls);
+  }
+  if (ui_due)
+    session_->control->set_ui_info(info);
+  if (next_us && !ui_timer_) {
+    /* Wake up when the throttled request is due. */
+    const int64_t wait_ms = std::max<int64_t>(1, (next_us - g_get_monotonic_time() + 999) / 1000);
+    ui_timer_ = g_timeout_source_new(guint(wait_ms));
+    g_source_set_callback(
+        ui_timer_,
+        [](gpointer data) {
+          auto *self = static_cast<Impl *>(data);
+          g_source_unref(self->ui_timer_);
+          self->ui_timer_ = nullptr;
+          return G_SOURCE_REMOVE;
+        },
+        this, nullptr);
+    g_source_attach(ui_timer_, context_);
+  }
 }
 
 void DisplayClient::Impl::drain_fast_logs() {
@@ -219,6 +337,11 @@ void DisplayClient::Impl::thread_main() {
     pause(config_.retry_ms);
   }
   session_.reset();
+  if (ui_timer_) {
+    g_source_destroy(ui_timer_);
+    g_source_unref(ui_timer_);
+    ui_timer_ = nullptr;
+  }
   /* Let pending closes and unrefs run before the context goes. */
   while (g_main_context_iteration(context_, FALSE)) {
   }

@@ -8,12 +8,16 @@
  * touches D-Bus.
  *
  * The Listener object and its fast path live in qemu-listener.*, finding
- * the VM and console and the handshakes in qemu-bus.*; this class keeps only
- * the thread, its GMainContext, the connection state and reconnection.
+ * the VM and console and the handshakes in qemu-bus.*, the calls that carry
+ * input and resize requests to the console in console-control.*; this class
+ * keeps the thread, its GMainContext, the connection state, reconnection,
+ * and the queues that hand input from any thread to its own.
  */
 #pragma once
 
 #include "display-log.h"
+#include "qemu-input.h"
+#include "ui-info-throttle.h"
 
 #include <cstdint>
 #include <memory>
@@ -41,8 +45,20 @@ class DisplayClient {
   DisplayClient &operator=(const DisplayClient &) = delete;
 
   void start();
-  /* Cancels whatever is under way, closes the connections, joins. */
+  /* Releases every key and button still pressed in the guest (bounded
+   * wait for the write), cancels whatever is under way, closes the
+   * connections, joins. */
   void stop();
+
+  /* Queues input for the console; any thread, never blocks. Events arriving
+   * while there is no connection are dropped; after a reconnection, what
+   * was pressed on the old connection is released on the new one. False
+   * when the queue was full and the event was dropped. */
+  bool send_input(const InputEvent &event);
+  /* Asks QEMU for a new guest display size; the latest request wins, at
+   * most one Console.SetUIInfo per UiInfoThrottle interval. */
+  void request_ui_info(const UiInfo &info);
+  uint64_t input_dropped() const;
 
  private:
   struct Impl; /* the thread and its D-Bus state, in display-client.cpp */

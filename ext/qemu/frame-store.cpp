@@ -338,6 +338,8 @@ Wake FrameStore::wait(const WaitArgs &args, FrameFormat *format, std::string *er
     }
     if (ended_)
       return Wake::Ended;
+    if (args.want_cursor && cursor_.serial != args.cursor_serial)
+      return Wake::Cursor;
     const int64_t now = g_get_monotonic_time();
     /* Never sleep longer than a second: a lost wake-up costs at most that. */
     int64_t deadline = now + G_USEC_PER_SEC;
@@ -380,35 +382,38 @@ bool FrameStore::take_frame(uint64_t generation, uint64_t held_seq, uint8_t *dst
   *arrival_us = pending_arrival_us_;
   stats_.frames++;
 
-  const size_t bpp = format_.format->bytes_per_pixel;
   const uint64_t full_area = uint64_t(format_.width) * format_.height;
   Region need;
   bool partial = history_.since(held_seq, &need) && need.area() < full_area;
-  if (partial) {
-    for (const Rect &r : need.rects()) {
-      const size_t row = r.w * bpp;
-      const uint8_t *src = view_ + r.y * stride_ + r.x * bpp;
-      uint8_t *out = dst + r.y * dst_stride + r.x * bpp;
-      if (r.w == format_.width && dst_stride == stride_) {
-        std::memcpy(out, src, stride_ * (r.h - 1) + row); /* whole rows: one copy */
-      } else {
-        for (uint32_t i = 0; i < r.h; i++)
-          std::memcpy(out + i * dst_stride, src + i * stride_, row);
-      }
-      stats_.bytes_out += row * r.h;
-    }
-    return true;
-  }
-  stats_.full_copies++;
-  if (dst_stride == stride_) {
-    std::memcpy(dst, view_, stride_ * format_.height);
+  /* The cursor is drawn over a fresh copy of what it covers: a recycled
+   * buffer already has it drawn there, and blending twice would darken it. */
+  const Rect pointer = draw_cursor_ ? cursor_rect(cursor_, format_.width, format_.height) : Rect{};
+  if (partial && !pointer.empty())
+    need.add(pointer);
+  if (partial && need.area() < full_area) {
+    for (const Rect &r : need.rects())
+      copy_out_locked(r, dst, dst_stride);
   } else {
-    const size_t row = format_.width * bpp;
-    for (uint32_t i = 0; i < format_.height; i++)
-      std::memcpy(dst + i * dst_stride, view_ + i * stride_, row);
+    stats_.full_copies++;
+    copy_out_locked(Rect{0, 0, format_.width, format_.height}, dst, dst_stride);
   }
-  stats_.bytes_out += size_t(format_.width) * bpp * format_.height;
+  if (!pointer.empty())
+    cursor_blend(cursor_, *format_.format, dst, dst_stride, format_.width, format_.height);
   return true;
+}
+
+void FrameStore::copy_out_locked(const Rect &r, uint8_t *dst, size_t dst_stride) {
+  const size_t bpp = format_.format->bytes_per_pixel;
+  const size_t row = r.w * bpp;
+  const uint8_t *src = view_ + r.y * stride_ + r.x * bpp;
+  uint8_t *out = dst + r.y * dst_stride + r.x * bpp;
+  if (r.w == format_.width && dst_stride == stride_) {
+    std::memcpy(out, src, stride_ * (r.h - 1) + row); /* whole rows: one copy */
+  } else {
+    for (uint32_t i = 0; i < r.h; i++)
+      std::memcpy(out + i * dst_stride, src + i * stride_, row);
+  }
+  stats_.bytes_out += row * r.h;
 }
 
 FrameFormat FrameStore::format() const {

@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include "cursor.h"
 #include "damage.h"
 #include "pixman-formats.h"
 #include "raii.h"
@@ -57,6 +58,7 @@ enum class Wake {
   NewFormat, /* a surface with another generation is current */
   Frame,     /* damage is pending and the frame interval has passed */
   Keepalive, /* nothing changed for the keepalive interval */
+  Cursor,    /* the cursor changed since WaitArgs::cursor_serial */
 };
 
 struct WaitArgs {
@@ -71,6 +73,9 @@ struct WaitArgs {
    * that never stops changing gets its latest surface reported after three
    * times this at most. */
   int64_t format_settle_us = 0;
+  /* With want_cursor, a cursor whose serial differs from this wakes. */
+  bool want_cursor = false;
+  uint64_t cursor_serial = 0;
 };
 
 class FrameStore {
@@ -95,6 +100,12 @@ class FrameStore {
                           uint32_t stride, uint32_t pixman_format, int64_t now_us);
   Verdict update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us);
   void disable();
+  /* The guest cursor (frame-store-cursor.cpp). While it is drawn into the
+   * frames, a change damages the rectangles it leaves and enters, nothing
+   * else. */
+  Verdict cursor_define(int32_t width, int32_t height, int32_t hot_x, int32_t hot_y,
+                        const uint8_t *argb, size_t size, int64_t now_us);
+  void cursor_move(int32_t x, int32_t y, bool visible, int64_t now_us);
   /* Connection state. lost(true): gone but a reconnect is being attempted:
    * the surface is dropped and the stream waits for the next Scanout. */
   void connection_lost(bool reconnecting);
@@ -110,6 +121,9 @@ class FrameStore {
                   uint64_t *frame_seq, int64_t *arrival_us);
   FrameFormat format() const;
   FrameStats stats() const;
+  CursorState cursor() const;
+  /* show-cursor: whether take_frame() draws the cursor into the frames. */
+  void set_draw_cursor(bool draw);
 
   /* Stride of the host surface and of our output buffers for a format: the
    * GStreamer default for packed RGB (rows padded to 4 bytes). */
@@ -123,6 +137,8 @@ class FrameStore {
   void copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride);
   void make_writable_locked();
   bool read_rect_from_map_locked(const Rect &r);
+  void cursor_changed_locked(const CursorState &before, int64_t now_us);
+  void copy_out_locked(const Rect &r, uint8_t *dst, size_t dst_stride);
 
   mutable std::mutex lock_;
   std::condition_variable cond_;
@@ -151,6 +167,10 @@ class FrameStore {
   int64_t pending_arrival_us_ = 0;
   uint64_t seq_ = 0;
   DamageHistory history_;
+
+  /* cursor */
+  CursorState cursor_;
+  bool draw_cursor_ = true;
 
   /* state */
   bool flushing_ = false;

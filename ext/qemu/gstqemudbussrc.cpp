@@ -12,6 +12,7 @@
 #endif
 
 #include "gstqemudbussrc.h"
+#include "gstqemudbussrc-private.h"
 
 #include "display-client.h"
 #include "frame-store.h"
@@ -25,13 +26,11 @@
 #include <mutex>
 #include <string>
 
-GST_DEBUG_CATEGORY_STATIC(gst_qemu_dbus_src_debug);
+GST_DEBUG_CATEGORY(gst_qemu_dbus_src_debug);
 #define GST_CAT_DEFAULT gst_qemu_dbus_src_debug
 
 namespace {
 
-constexpr gint kDefaultFpsN = 60, kDefaultFpsD = 1;
-constexpr guint kDefaultKeepaliveMs = 1000;
 constexpr guint kMaxKeepaliveMs = 60 * 60 * 1000;
 constexpr guint kMaxConsole = 1024;
 /* Buffers in flight downstream before we stop recycling and allocate. */
@@ -49,6 +48,8 @@ enum {
   PROP_KEEPALIVE_MS,
   PROP_RECONNECT,
   PROP_STATS,
+  PROP_INPUT,
+  PROP_SHOW_CURSOR,
 };
 
 GQuark frame_seq_quark() {
@@ -56,46 +57,7 @@ GQuark frame_seq_quark() {
   return q;
 }
 
-struct Settings {
-  std::string address, vm, qmp;
-  guint console = 0;
-  gint fps_n = kDefaultFpsN, fps_d = kDefaultFpsD;
-  guint keepalive_ms = kDefaultKeepaliveMs;
-  bool reconnect = false;
-};
-
 }  // namespace
-
-struct GstQemuDBusSrcPrivate {
-  std::mutex lock; /* settings, store and client pointers */
-  Settings settings;
-  std::shared_ptr<vmd::FrameStore> store;
-  std::unique_ptr<vmd::DisplayClient> client;
-
-  /* streaming thread only */
-  uint64_t generation = 0;
-  GstVideoInfo info;
-  GstBufferPool *pool = nullptr;
-  bool have_frame = false; /* a frame of this generation was pushed */
-  int64_t last_push_us = 0;
-  GstClockTime last_pts = GST_CLOCK_TIME_NONE;
-  bool discont = true;
-  std::atomic<uint64_t> keepalive_frames{0};
-
-  std::atomic<int64_t> last_warning_us{0};
-
-  ~GstQemuDBusSrcPrivate() {
-    if (pool) {
-      gst_buffer_pool_set_active(pool, FALSE);
-      gst_object_unref(pool);
-    }
-  }
-};
-
-struct _GstQemuDBusSrc {
-  GstPushSrc parent;
-  GstQemuDBusSrcPrivate *priv;
-};
 
 G_DEFINE_TYPE(GstQemuDBusSrc, gst_qemu_dbus_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE(qemudbussrc, "qemudbussrc", GST_RANK_NONE, GST_TYPE_QEMU_DBUS_SRC);
@@ -160,6 +122,7 @@ static gboolean gst_qemu_dbus_src_start(GstBaseSrc *base) {
   config.qmp = priv->settings.qmp;
   config.reconnect = priv->settings.reconnect;
   priv->store = std::make_shared<vmd::FrameStore>();
+  priv->store->set_draw_cursor(priv->settings.show_cursor);
   priv->client = std::make_unique<vmd::DisplayClient>(
       config, priv->store,
       [self](vmd::LogLevel level, const std::string &msg) { log_from_client(self, level, msg); });
@@ -168,6 +131,10 @@ static gboolean gst_qemu_dbus_src_start(GstBaseSrc *base) {
   priv->last_pts = GST_CLOCK_TIME_NONE;
   priv->discont = true;
   priv->keepalive_frames = 0;
+  priv->pushed_any = false;
+  priv->cursor_serial = priv->cursor_image_serial = 0;
+  gst_clear_buffer(&priv->cursor_image);
+  priv->cursor_events = priv->input_events = 0;
   priv->client->start();
   return TRUE;
 }
@@ -202,7 +169,15 @@ static std::shared_ptr<vmd::FrameStore> current_store(GstQemuDBusSrc *self) {
 static gboolean gst_qemu_dbus_src_unlock(GstBaseSrc *base) {
   if (auto store = current_store(GST_QEMU_DBUS_SRC(base)))
     store->set_flushing(true);
+  /* Flushing, pausing or stopping: nothing stays pressed in the guest. */
+  qemu_dbus_src_release_input(GST_QEMU_DBUS_SRC(base));
   return TRUE;
+}
+
+static gboolean gst_qemu_dbus_src_event(GstBaseSrc *base, GstEvent *event) {
+  if (qemu_dbus_src_upstream_event(GST_QEMU_DBUS_SRC(base), event))
+    return TRUE;
+  return GST_BASE_SRC_CLASS(gst_qemu_dbus_src_parent_class)->event(base, event);
 }
 
 static gboolean gst_qemu_dbus_src_unlock_stop(GstBaseSrc *base) {
@@ -423,6 +398,9 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
   if (!store)
     return GST_FLOW_FLUSHING;
   const int64_t interval_us = int64_t(frame_interval(s) / GST_USECOND);
+  /* The buffer of the last call went out, and with it stream-start, caps
+   * and segment: custom events may follow. */
+  priv->pushed_any |= priv->have_frame;
 
   for (;;) {
     vmd::WaitArgs args;
@@ -430,6 +408,8 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
     args.earliest_frame_us = priv->last_push_us ? priv->last_push_us + interval_us : 0;
     args.can_repeat = priv->have_frame;
     args.format_settle_us = kFormatSettleUs;
+    args.want_cursor = priv->pushed_any;
+    args.cursor_serial = priv->cursor_serial;
     args.keepalive_at_us =
         s.keepalive_ms && priv->last_push_us ? priv->last_push_us + int64_t(s.keepalive_ms) * 1000 : 0;
     vmd::FrameFormat fmt;
@@ -454,6 +434,9 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
           return flushing ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
         continue;
       }
+      case vmd::Wake::Cursor:
+        qemu_dbus_src_send_cursor(self, store->cursor());
+        continue;
       case vmd::Wake::Frame:
       case vmd::Wake::Keepalive: {
         bool retry = false;
@@ -475,12 +458,32 @@ static GstStructure *make_stats(GstQemuDBusSrc *self) {
                            st.ignored, "frames", G_TYPE_UINT64, st.frames, "keepalive-frames",
                            G_TYPE_UINT64, self->priv->keepalive_frames.load(), "full-copies",
                            G_TYPE_UINT64, st.full_copies, "bytes-in", G_TYPE_UINT64, st.bytes_in,
-                           "bytes-out", G_TYPE_UINT64, st.bytes_out, nullptr);
+                           "bytes-out", G_TYPE_UINT64, st.bytes_out, "cursor-events",
+                           G_TYPE_UINT64, self->priv->cursor_events.load(), "input-events",
+                           G_TYPE_UINT64, self->priv->input_events.load(), nullptr);
+}
+
+/* input and show-cursor take effect at once, also while playing. */
+static void set_remote_property(GstQemuDBusSrc *self, guint prop_id, bool on) {
+  std::shared_ptr<vmd::FrameStore> store;
+  {
+    std::lock_guard<std::mutex> guard(self->priv->lock);
+    (prop_id == PROP_INPUT ? self->priv->settings.input : self->priv->settings.show_cursor) = on;
+    store = self->priv->store;
+  }
+  if (prop_id == PROP_SHOW_CURSOR && store)
+    store->set_draw_cursor(on);
+  if (prop_id == PROP_INPUT && !on)
+    qemu_dbus_src_release_input(self);
 }
 
 static void gst_qemu_dbus_src_set_property(GObject *object, guint prop_id, const GValue *value,
                                            GParamSpec *pspec) {
   GstQemuDBusSrc *self = GST_QEMU_DBUS_SRC(object);
+  if (prop_id == PROP_INPUT || prop_id == PROP_SHOW_CURSOR) {
+    set_remote_property(self, prop_id, g_value_get_boolean(value));
+    return;
+  }
   std::lock_guard<std::mutex> guard(self->priv->lock);
   Settings &s = self->priv->settings;
   auto str = [&](std::string &field) {
@@ -549,6 +552,12 @@ static void gst_qemu_dbus_src_get_property(GObject *object, guint prop_id, GValu
       break;
     case PROP_RECONNECT:
       g_value_set_boolean(value, s.reconnect);
+      break;
+    case PROP_INPUT:
+      g_value_set_boolean(value, s.input);
+      break;
+    case PROP_SHOW_CURSOR:
+      g_value_set_boolean(value, s.show_cursor);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -640,9 +649,13 @@ static void gst_qemu_dbus_src_class_init(GstQemuDBusSrcClass *klass) {
       g_param_spec_boxed("stats", "Statistics",
                          "Counters since start: scanouts, updates, ignored (malformed "
                          "messages), frames, keepalive-frames, full-copies, bytes-in (copied "
-                         "from QEMU's messages), bytes-out (copied into buffers)",
+                         "from QEMU's messages), bytes-out (copied into buffers), "
+                         "cursor-events (qemu-cursor events sent), input-events (navigation "
+                         "events sent on to the VM)",
                          GST_TYPE_STRUCTURE,
                          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  qemu_dbus_src_install_remote(gobject_class, PROP_INPUT, PROP_SHOW_CURSOR);
 
   GstCaps *caps = template_caps();
   gst_element_class_add_pad_template(element_class,
@@ -651,7 +664,8 @@ static void gst_qemu_dbus_src_class_init(GstQemuDBusSrcClass *klass) {
   gst_element_class_set_static_metadata(
       element_class, "QEMU D-Bus display source", "Source/Video",
       "Captures the screen of a QEMU virtual machine through QEMU's D-Bus display "
-      "(-display dbus), without conversion",
+      "(-display dbus), without conversion, and sends keyboard and mouse navigation events "
+      "back to it",
       "gst-vmdisplay developers");
 
   base_class->start = gst_qemu_dbus_src_start;
@@ -661,5 +675,6 @@ static void gst_qemu_dbus_src_class_init(GstQemuDBusSrcClass *klass) {
   base_class->get_caps = gst_qemu_dbus_src_get_caps;
   base_class->negotiate = gst_qemu_dbus_src_negotiate;
   base_class->query = gst_qemu_dbus_src_query;
+  base_class->event = gst_qemu_dbus_src_event;
   push_class->create = gst_qemu_dbus_src_create;
 }

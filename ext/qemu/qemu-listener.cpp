@@ -162,9 +162,22 @@ Verdict on_update_map(FrameStore &store, GVariant *params, GUnixFDList *, int64_
   return store.update_map(x, y, w, h, now);
 }
 
-/* MouseSet, CursorDefine: the guest cursor is not composited into frames yet. */
-Verdict on_ignored(FrameStore &, GVariant *, GUnixFDList *, int64_t, LogLines *) {
+Verdict on_mouse_set(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
+  gint32 x, y, on;
+  g_variant_get(params, "(iii)", &x, &y, &on);
+  store.cursor_move(x, y, on != 0, now);
   return Verdict{};
+}
+
+Verdict on_cursor_define(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now,
+                         LogLines *) {
+  gint32 w, h, hot_x, hot_y;
+  GVariant *bytes = nullptr;
+  g_variant_get(params, "(iiii@ay)", &w, &h, &hot_x, &hot_y, &bytes);
+  GVariantPtr owned(bytes);
+  gsize n = 0;
+  const void *p = g_variant_get_fixed_array(bytes, &n, 1);
+  return store.cursor_define(w, h, hot_x, hot_y, static_cast<const uint8_t *>(p), n, now);
 }
 
 /* Every display call we implement: its interface, name, argument signature
@@ -180,8 +193,8 @@ constexpr ListenerCall kCalls[] = {
     {kListenerIface, "ScanoutDMABUF", "huuuutb", on_dmabuf},
     {kListenerIface, "UpdateDMABUF", "iiii", on_dmabuf},
     {kListenerIface, "Disable", "", on_disable},
-    {kListenerIface, "MouseSet", "iii", on_ignored},
-    {kListenerIface, "CursorDefine", "iiiiay", on_ignored},
+    {kListenerIface, "MouseSet", "iii", on_mouse_set},
+    {kListenerIface, "CursorDefine", "iiiiay", on_cursor_define},
     {kMapIface, "ScanoutMap", "huuuuu", on_scanout_map},
     {kMapIface, "UpdateMap", "iiii", on_update_map},
 };

@@ -3,6 +3,7 @@
  * In process, peer to peer through QMP: no external program needed. */
 #include "fake-qemu.h"
 #include "doc-check.h"
+#include "p2p-fixture.h"
 #include "src-pipeline.h"
 
 #include <fcntl.h>
@@ -19,70 +20,16 @@ using fakeqemu::FakeQemu;
 using fakeqemu::FakeQemuOptions;
 using testsupport::Rgb;
 using testsupport::SrcPipeline;
+using testsupport::bgrx;
+using testsupport::expected_rgb;
+using testsupport::assert_pixels;
+using Fixture = testsupport::P2pFixture;
 
 namespace {
 
 constexpr uint32_t kXRGB = 0x20020888; /* x8r8g8b8 = BGRx */
 constexpr uint32_t kRGB24 = 0x18020888; /* r8g8b8 = BGR */
 constexpr uint32_t kRGB565 = 0x10020565; /* r5g6b5 = RGB16 */
-
-/* Pixel value that depends on position and a seed, exact in 8 bits. */
-Rgb expected_rgb(int x, int y, int seed) {
-  return Rgb{uint8_t(x * 3 + seed), uint8_t(y * 5 + seed), uint8_t((x ^ y) + seed)};
-}
-
-std::vector<uint8_t> bgrx(int w, int h, int seed, uint32_t stride = 0) {
-  if (!stride)
-    stride = uint32_t(w) * 4;
-  std::vector<uint8_t> d(size_t(stride) * h, 0);
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
-      Rgb c = expected_rgb(x, y, seed);
-      uint8_t *p = &d[size_t(y) * stride + x * 4];
-      p[0] = c.b, p[1] = c.g, p[2] = c.r, p[3] = 0xff;
-    }
-  return d;
-}
-
-void assert_pixels(GstSample *s, int x0, int y0, int w, int h, int seed, int ox = 0, int oy = 0) {
-  for (int y = y0; y < y0 + h; y += 3)
-    for (int x = x0; x < x0 + w; x += 3) {
-      Rgb got = testsupport::pixel_at(s, x, y);
-      Rgb want = expected_rgb(x - ox, y - oy, seed);
-      fail_unless(got.r == want.r && got.g == want.g && got.b == want.b,
-                  "pixel %d,%d is %02x%02x%02x, expected %02x%02x%02x", x, y, got.r, got.g, got.b,
-                  want.r, want.g, want.b);
-    }
-}
-
-struct Fixture {
-  gchar *dir = nullptr;
-  std::string qmp;
-  std::unique_ptr<FakeQemu> qemu;
-  std::unique_ptr<SrcPipeline> pipe;
-
-  /* tail: elements between the source and the appsink, e.g. "! videobalance". */
-  explicit Fixture(const std::string &props = "keepalive-ms=0",
-                   const FakeQemuOptions &opts = FakeQemuOptions(), bool wait_listener = true,
-                   const std::string &tail = "") {
-    dir = g_dir_make_tmp("qemudbussrc-XXXXXX", nullptr);
-    qmp = std::string(dir) + "/qmp.sock";
-    std::string error;
-    qemu = FakeQemu::start_p2p(qmp, opts, &error);
-    fail_unless(qemu != nullptr, "%s", error.c_str());
-    pipe = std::make_unique<SrcPipeline>("qemudbussrc qmp=" + qmp + " " + props + " " + tail);
-    fail_unless(pipe->play());
-    if (wait_listener)
-      fail_unless(qemu->wait_for_listener(5000), "no listener registered");
-  }
-  ~Fixture() {
-    pipe.reset();
-    qemu.reset();
-    unlink(qmp.c_str());
-    rmdir(dir);
-    g_free(dir);
-  }
-};
 
 int memfd_with(const std::vector<uint8_t> &data, size_t offset, size_t total) {
   int fd = memfd_create("fake-surface", MFD_CLOEXEC);

@@ -593,6 +593,7 @@ struct FakeQemu::Impl {
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> console_size;
   bool mouse_absolute = false;
   std::vector<std::string> inputs;
+  std::vector<std::string> ui_infos;
   std::string qmp_lines;
   std::atomic<int> call_timeout_ms{kDefaultCallTimeoutMs};
 
@@ -1242,9 +1243,21 @@ struct FakeQemu::Impl {
       return;
     }
     if (iface == kConsoleIface && method == "SetUIInfo") {
-      // What QEMU answers for a device that cannot resize (e.g. std VGA).
-      g_dbus_method_invocation_return_dbus_error(inv, kErrorUnsupported,
-                                                 "SetUIInfo is not supported");
+      guint16 wmm, hmm;
+      gint32 xoff, yoff;
+      guint32 w, h;
+      g_variant_get(params, "(qqiiuu)", &wmm, &hmm, &xoff, &yoff, &w, &h);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ui_infos.push_back(std::to_string(w) + "x" + std::to_string(h) + " " +
+                           std::to_string(wmm) + "x" + std::to_string(hmm) + "mm at " +
+                           std::to_string(xoff) + "," + std::to_string(yoff));
+      }
+      if (opts.ui_info_supported)
+        g_dbus_method_invocation_return_value(inv, nullptr);
+      else  // What QEMU answers for a device that cannot resize (e.g. std VGA).
+        g_dbus_method_invocation_return_dbus_error(inv, kErrorUnsupported,
+                                                   "SetUIInfo is not supported");
       return;
     }
     if ((iface == kKeyboardIface || iface == kMouseIface) &&
@@ -1654,6 +1667,11 @@ void FakeQemu::drop_listener() {
 std::vector<std::string> FakeQemu::input_log() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->inputs;
+}
+
+std::vector<std::string> FakeQemu::ui_info_log() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->ui_infos;
 }
 
 void FakeQemu::set_mouse_absolute(bool absolute) {

@@ -34,6 +34,9 @@ struct FakeQemuOptions {
   uint32_t console_width = 640, console_height = 480;
   // Mouse.IsAbsolute at start (QEMU: true with usb-tablet/virtio-tablet).
   bool mouse_absolute = false;
+  // Console.SetUIInfo succeeds (virtio-gpu) instead of failing with
+  // org.qemu.Display1.Error.Unsupported (std VGA). Either way it is logged.
+  bool ui_info_supported = false;
   // Right after the listener handshake, read the listener's properties with
   // org.freedesktop.DBus.Properties.GetAll, blocking like QEMU does. Every
   // QEMU version does this (7.2 through its GDBusProxy, >= 8.1 also to read
@@ -123,6 +126,8 @@ class FakeQemu {
   // "kbd.press 30", "kbd.release 30", "mouse.press 0", "mouse.release 0",
   // "mouse.abs 10 20", "mouse.rel -3 4".
   std::vector<std::string> input_log() const;
+  // Every SetUIInfo call, in order: "800x600 212x159mm at 0,0".
+  std::vector<std::string> ui_info_log() const;
   // Changes Mouse.IsAbsolute and emits PropertiesChanged, like QEMU when the
   // guest switches between relative and absolute pointer devices.
   void set_mouse_absolute(bool absolute);

@@ -14,6 +14,8 @@ PACKAGES=(
   dbus dbus-daemon qemu-system-x86 qemu-utils
   # the bundled test VM (kernel is fetched with apt-get download)
   busybox-static cpio
+  # the viewer test: ximagesink in a virtual X server, driven by xdotool
+  gstreamer1.0-x xvfb xdotool
   # leak check of the qemu suite
   valgrind
   # scripts

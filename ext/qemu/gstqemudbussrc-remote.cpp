@@ -37,6 +37,8 @@ void navigation(GstQemuDBusSrc *self, GstEvent *event) {
   }
   if (!log_line.empty())
     GST_WARNING_OBJECT(self, "%s", log_line.c_str());
+  GST_LOG_OBJECT(self, "%" GST_PTR_FORMAT " -> %zu input events", gst_event_get_structure(event),
+                 input.size());
   if (input.empty())
     return;
   std::lock_guard<std::mutex> guard(priv->lock);

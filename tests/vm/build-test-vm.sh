@@ -21,8 +21,12 @@ set -eu
 
 # Modules the initramfs carries, with everything they depend on. The guest's
 # /init decides which to load: bochs for drm output, virtio-gpu on request,
-# virtio_console and vsock for the virtio transports.
-MODULES="bochs virtio-gpu virtio_pci virtio_console vmw_vsock_virtio_transport vsock"
+# virtio_console and vsock for the virtio transports, and for
+# vmpattern.input=1 evdev, the PS/2 mouse (the PS/2 keyboard is built in),
+# virtio-input (virtio-tablet/keyboard-pci) and USB HID behind an xHCI
+# controller (qemu-xhci + usb-tablet/usb-kbd).
+MODULES="bochs virtio-gpu virtio_pci virtio_console vmw_vsock_virtio_transport vsock
+	evdev psmouse virtio_input xhci_pci usbhid hid_generic"
 
 # busybox applets the guest's /init uses.
 APPLETS="sh mount modprobe poweroff cat tr echo"
@@ -115,8 +119,10 @@ kcache=$cachedir/$(basename "$deb" .deb)
 
 # Unpack once: keep vmlinuz and only the modules we need (with their
 # dependencies, from a modules.dep made by busybox depmod over the whole
-# tree), not the package's 400 MB.
-if [ ! -f "$kcache/done" ]; then
+# tree), not the package's 400 MB. "done" holds the module list it was made
+# for: a cache from an older list is unpacked again.
+modlist=$(echo $MODULES)
+if [ ! -f "$kcache/done" ] || [ "$(cat "$kcache/done")" != "$modlist" ]; then
 	note "unpacking $(basename "$deb")"
 	tmp=$(mktemp -d "$cachedir/.unpack.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
@@ -133,7 +139,7 @@ if [ ! -f "$kcache/done" ]; then
 	"$busybox" depmod -b "$tmp/root" "$kver" || die "depmod failed"
 	# modules.dep lines are "path: dep dep ...", dependencies already
 	# transitive; module names compare with '-' and '_' as equals.
-	wanted=$(echo "$MODULES" | tr '-' '_')
+	wanted=$(echo "$modlist" | tr '-' '_')
 	files=$(awk -v wanted="$wanted" '
 		BEGIN { n = split(wanted, w, " "); for (i = 1; i <= n; i++) want[w[i]] = 1 }
 		{
@@ -148,7 +154,7 @@ if [ ! -f "$kcache/done" ]; then
 		mkdir -p "$tmp/cache/modules/$(dirname "$f")"
 		cp "$tmp/root/lib/modules/$kver/$f" "$tmp/cache/modules/$f"
 	done
-	touch "$tmp/cache/done"
+	echo "$modlist" >"$tmp/cache/done"
 	rm -rf "$kcache"
 	mv "$tmp/cache" "$kcache"
 	rm -rf "$tmp"

@@ -11,6 +11,8 @@
 #   --append ARGS       more kernel arguments, e.g.
 #                       "vmpattern.output=drm vmpattern.modes=1024x768"
 #   --serial FILE       guest serial console to FILE (default: stdout)
+#   --vga TYPE          QEMU -vga TYPE (default std: bochs-drm/vesafb);
+#                       virtio gives a virtio-gpu (virtio-vga) as console 0
 #   --vnc DISPLAY       also serve VNC (:N or unix:PATH)
 #   --vm-dir DIR        vmlinuz/initramfs.cpio.gz location
 #                       (default $GST_VMDISPLAY_TEST_VM_DIR)
@@ -39,6 +41,7 @@ display=dbus
 qmp=
 append=
 serial=
+vga=std
 vnc=
 vmdir=${GST_VMDISPLAY_TEST_VM_DIR:-}
 
@@ -50,10 +53,11 @@ while [ $# -gt 0 ]; do
 	--display) need_arg "$@"; display=$2; shift 2 ;;
 	--append) need_arg "$@"; append=$2; shift 2 ;;
 	--serial) need_arg "$@"; serial=$2; shift 2 ;;
+	--vga) need_arg "$@"; vga=$2; shift 2 ;;
 	--vnc) need_arg "$@"; vnc=$2; shift 2 ;;
 	--vm-dir) need_arg "$@"; vmdir=$2; shift 2 ;;
 	--) shift; break ;;
-	-h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
@@ -70,7 +74,7 @@ cmdline="console=ttyS0 quiet vga=0x318 $append"
 
 # The extra QEMU arguments stay in "$@"; ours go in front of them.
 set -- -accel tcg -m 256 -nodefaults -no-user-config -no-reboot \
-	-name "$(qemu_escape "$name")" -vga std -display "$display" \
+	-name "$(qemu_escape "$name")" -vga "$vga" -display "$display" \
 	-kernel "$vmdir/vmlinuz" -initrd "$vmdir/initramfs.cpio.gz" \
 	-append "$cmdline" "$@"
 if [ -n "$serial" ]; then

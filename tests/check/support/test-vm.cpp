@@ -204,6 +204,8 @@ std::unique_ptr<TestVm> TestVm::start(const VmOptions &o, std::string *error) {
   }
   if (!o.append.empty())
     argv.insert(argv.end(), {"--append", o.append});
+  if (!o.vga.empty())
+    argv.insert(argv.end(), {"--vga", o.vga});
   if (!o.extra_args.empty()) {
     argv.push_back("--");
     argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());

@@ -45,6 +45,7 @@ struct VmOptions {
   std::string qmp_path;     /* -display dbus,p2p=yes -qmp unix:... */
   std::string display;      /* any other -display value, e.g. "none" */
   std::string append;       /* kernel arguments, e.g. "vmpattern.output=drm" */
+  std::string vga;          /* -vga value; empty: std. "virtio": virtio-gpu as console 0 */
   std::vector<std::string> extra_args; /* more QEMU arguments */
 };
 

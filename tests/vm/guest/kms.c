@@ -1,5 +1,7 @@
 /* DRM/KMS output with dumb buffers (bochs under QEMU -vga std; virtio-gpu
- * works the same way and needs the DIRTYFB call).
+ * works the same way and needs the DIRTYFB call), and the legacy cursor
+ * ioctls for the hardware cursor (virtio-gpu has a cursor plane, bochs has
+ * none).
  *
  * Raw ioctls on purpose: the guest program is linked statically and libdrm
  * would only wrap these few calls. */
@@ -38,6 +40,7 @@ struct kms_output {
   struct dumb shown;    /* scanned out now */
   struct dumb pending;  /* set_mode's new buffer, shown by the next present */
   struct drm_mode_modeinfo pending_mode;
+  struct dumb cursor;   /* the cursor image; no framebuffer object */
   int dirty_unsupported;
 };
 
@@ -65,8 +68,11 @@ static void dumb_destroy(int fd, struct dumb *d)
   memset(d, 0, sizeof(*d));
 }
 
-static int dumb_create(int fd, int width, int height, struct dumb *d,
-                       char *err, size_t errlen)
+/* with_fb: also make an XRGB8888 framebuffer object for scanout. The legacy
+ * cursor ioctls take the buffer's handle instead (the kernel wraps it as
+ * ARGB8888 itself). */
+static int dumb_create(int fd, int width, int height, int with_fb,
+                       struct dumb *d, char *err, size_t errlen)
 {
   memset(d, 0, sizeof(*d));
 
@@ -89,11 +95,11 @@ static int dumb_create(int fd, int width, int height, struct dumb *d,
     .width = (uint32_t)width, .height = (uint32_t)height, .pitch = d->pitch,
     .bpp = 32, .depth = 24, .handle = d->handle,
   };
-  if (xioctl(fd, DRM_IOCTL_MODE_ADDFB, &fb) < 0) {
+  if (with_fb && xioctl(fd, DRM_IOCTL_MODE_ADDFB, &fb) < 0) {
     snprintf(err, errlen, "drm: ADDFB: %s", strerror(errno));
     goto fail;
   }
-  d->fb_id = fb.fb_id;
+  d->fb_id = with_fb ? fb.fb_id : 0;
 
   struct drm_mode_map_dumb map = { .handle = d->handle };
   if (xioctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &map) < 0) {
@@ -157,7 +163,7 @@ static int kms_set_mode(struct output *out, int width, int height, char *err,
   struct kms_output *k = (struct kms_output *)out;
 
   dumb_destroy(k->fd, &k->pending);
-  if (dumb_create(k->fd, width, height, &k->pending, err, errlen) < 0)
+  if (dumb_create(k->fd, width, height, 1, &k->pending, err, errlen) < 0)
     return -1;
   k->pending_mode = find_mode(k, width, height);
   out->width = width;
@@ -222,6 +228,7 @@ static void kms_destroy(struct output *out)
 {
   struct kms_output *k = (struct kms_output *)out;
   if (k->fd >= 0) {
+    dumb_destroy(k->fd, &k->cursor);
     dumb_destroy(k->fd, &k->pending);
     dumb_destroy(k->fd, &k->shown);
     close(k->fd);
@@ -359,6 +366,95 @@ out:
   return ok;
 }
 
+static int kms_set_cursor(struct output *out, const uint32_t *argb, int w,
+                          int h, int hot_x, int hot_y, int x, int y,
+                          char *err, size_t errlen)
+{
+  struct kms_output *k = (struct kms_output *)out;
+  struct dumb image;
+
+  if (dumb_create(k->fd, w, h, 0, &image, err, errlen) < 0)
+    return -1;
+  for (int row = 0; row < h; row++)
+    memcpy(image.map + (size_t)row * image.pitch,
+           argb + (size_t)row * (size_t)w, (size_t)w * 4);
+  /* Image and position in one call, so the host's first cursor update is
+   * already at (x, y). The kernel stores the hotspot with the buffer; QEMU's
+   * virtio-gpu gets it in VIRTIO_GPU_CMD_UPDATE_CURSOR. */
+  struct drm_mode_cursor2 req = {
+    .flags = DRM_MODE_CURSOR_BO | DRM_MODE_CURSOR_MOVE,
+    .crtc_id = k->crtc_id, .x = x, .y = y,
+    .width = (uint32_t)w, .height = (uint32_t)h, .handle = image.handle,
+    .hot_x = hot_x, .hot_y = hot_y,
+  };
+  if (xioctl(k->fd, DRM_IOCTL_MODE_CURSOR2, &req) < 0) {
+    snprintf(err, errlen, "drm: CURSOR2 %dx%d: %s%s", w, h, strerror(errno),
+             errno == ENXIO ? " (no cursor plane: use virtio-gpu, not bochs)"
+                            : "");
+    dumb_destroy(k->fd, &image);
+    return -1;
+  }
+  dumb_destroy(k->fd, &k->cursor);
+  k->cursor = image;
+  return 0;
+}
+
+static int kms_move_cursor(struct output *out, int x, int y, char *err,
+                           size_t errlen)
+{
+  struct kms_output *k = (struct kms_output *)out;
+  struct drm_mode_cursor req = {
+    .flags = DRM_MODE_CURSOR_MOVE, .crtc_id = k->crtc_id, .x = x, .y = y,
+  };
+  if (xioctl(k->fd, DRM_IOCTL_MODE_CURSOR, &req) < 0) {
+    snprintf(err, errlen, "drm: CURSOR move to %d,%d: %s", x, y,
+             strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Re-reads the connector (GETCONNECTOR probes it: virtio-gpu then reports
+ * the size the host asked for with SetUIInfo) and keeps its new mode list,
+ * so set_mode uses the real timings of the preferred mode. */
+static int kms_preferred_mode(struct output *out, int *width, int *height,
+                              char *err, size_t errlen)
+{
+  struct kms_output *k = (struct kms_output *)out;
+  struct drm_mode_get_connector conn;
+  struct drm_mode_modeinfo *modes = NULL;
+  uint32_t *encoders = NULL;
+
+  if (get_connector(k->fd, k->connector_id, &conn, &modes, &encoders) < 0) {
+    snprintf(err, errlen, "drm: GETCONNECTOR %u: %s", k->connector_id,
+             strerror(errno));
+    free(modes);
+    free(encoders);
+    return -1;
+  }
+  free(encoders);
+  free(k->modes);
+  k->modes = modes;
+  k->n_modes = conn.count_modes;
+
+  /* Nothing to follow while the connector is off or has no modes. */
+  *width = *height = 0;
+  if (conn.connection != 1 /* connected */)
+    return 0;
+  for (uint32_t i = 0; i < k->n_modes; i++) {
+    if (k->modes[i].type & DRM_MODE_TYPE_PREFERRED) {
+      *width = k->modes[i].hdisplay;
+      *height = k->modes[i].vdisplay;
+      return 0;
+    }
+  }
+  if (k->n_modes > 0) {
+    *width = k->modes[0].hdisplay;
+    *height = k->modes[0].vdisplay;
+  }
+  return 0;
+}
+
 struct output *kms_output_open(const char *path, char *err, size_t errlen)
 {
   struct kms_output *k = calloc(1, sizeof(*k));
@@ -386,6 +482,9 @@ struct output *kms_output_open(const char *path, char *err, size_t errlen)
   k->base.bpp = 32;
   k->base.set_mode = kms_set_mode;
   k->base.present = kms_present;
+  k->base.set_cursor = kms_set_cursor;
+  k->base.move_cursor = kms_move_cursor;
+  k->base.preferred_mode = kms_preferred_mode;
   k->base.destroy = kms_destroy;
   return &k->base;
 

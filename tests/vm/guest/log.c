@@ -34,3 +34,11 @@ void log_error(const char *fmt, ...)
   log_vline("VMPATTERN ERROR ", fmt, ap);
   va_end(ap);
 }
+
+void log_input(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  log_vline("VMINPUT ", fmt, ap);
+  va_end(ap);
+}

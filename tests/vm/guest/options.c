@@ -14,6 +14,7 @@ void options_init(struct options *opts)
   opts->modes[0].width = 1024;
   opts->modes[0].height = 768;
   opts->n_modes = 1;
+  opts->modes_given = 0;
   opts->switch_ms = 0;
   opts->interval_ms = 100;
   opts->damage = DAMAGE_COUNTER;
@@ -64,6 +65,43 @@ static int parse_modes(struct options *opts, const char *value)
   return 0;
 }
 
+/* "X,Y,HX,HY": X, Y inside the largest mode, the hotspot inside the
+ * 64x64 image (CURSOR_SIZE in cursor.h). */
+static int parse_cursor(struct cursor_spec *c, const char *value)
+{
+  long v[4];
+  const char *p = value;
+
+  for (int i = 0; i < 4; i++) {
+    char *end;
+    errno = 0;
+    if (*p < '0' || *p > '9')
+      return -1;
+    v[i] = strtol(p, &end, 10);
+    if (errno || end == p || *end != (i < 3 ? ',' : '\0'))
+      return -1;
+    p = end + 1;
+  }
+  if (v[0] > 8191 || v[1] > 8191 || v[2] > 63 || v[3] > 63)
+    return -1;
+  c->x = (int)v[0];
+  c->y = (int)v[1];
+  c->hot_x = (int)v[2];
+  c->hot_y = (int)v[3];
+  return 0;
+}
+
+static int parse_flag(const char *value, int *out)
+{
+  if (strcmp(value, "0") == 0)
+    *out = 0;
+  else if (strcmp(value, "1") == 0)
+    *out = 1;
+  else
+    return -1;
+  return 0;
+}
+
 int options_set(struct options *opts, const char *key, const char *value,
                 char *err, size_t errlen)
 {
@@ -79,6 +117,7 @@ int options_set(struct options *opts, const char *key, const char *value,
   } else if (strcmp(key, "modes") == 0) {
     if (parse_modes(opts, value) < 0)
       goto bad_value;
+    opts->modes_given = 1;
   } else if (strcmp(key, "switch") == 0) {
     if (parse_uint(value, 3600000, &v) < 0)
       goto bad_value;
@@ -98,6 +137,25 @@ int options_set(struct options *opts, const char *key, const char *value,
     if (strlen(value) >= sizeof(opts->device))
       goto bad_value;
     strcpy(opts->device, value);
+  } else if (strcmp(key, "input") == 0) {
+    /* /init reads it too, to load the input drivers. */
+    if (parse_flag(value, &opts->input) < 0)
+      goto bad_value;
+  } else if (strcmp(key, "cursor") == 0) {
+    if (parse_cursor(&opts->cursor_at, value) < 0)
+      goto bad_value;
+    opts->cursor = 1;
+  } else if (strcmp(key, "cursor-delay-ms") == 0) {
+    if (parse_uint(value, 3600000, &v) < 0)
+      goto bad_value;
+    opts->cursor_delay_ms = (unsigned)v;
+  } else if (strcmp(key, "cursor-step-ms") == 0) {
+    if (parse_uint(value, 3600000, &v) < 0)
+      goto bad_value;
+    opts->cursor_step_ms = (unsigned)v;
+  } else if (strcmp(key, "follow") == 0) {
+    if (parse_flag(value, &opts->follow) < 0)
+      goto bad_value;
   } else if (strcmp(key, "virtio") == 0 || strcmp(key, "modules") == 0 ||
              strcmp(key, "run") == 0) {
     /* Read by /init (modules to load, program to run), not by us. */
@@ -138,6 +196,27 @@ int options_parse_cmdline(struct options *opts, const char *cmdline,
     }
     p += len;
     p += strspn(p, " \t\n");
+  }
+  return 0;
+}
+
+int options_check(const struct options *opts, char *err, size_t errlen)
+{
+  if (opts->output != OUTPUT_DRM && (opts->cursor || opts->follow)) {
+    snprintf(err, errlen, "%s needs output=drm",
+             opts->cursor ? "cursor" : "follow");
+    return -1;
+  }
+  if ((opts->cursor_step_ms || opts->cursor_delay_ms) && !opts->cursor) {
+    snprintf(err, errlen, "%s needs cursor=X,Y,HX,HY",
+             opts->cursor_step_ms ? "cursor-step-ms" : "cursor-delay-ms");
+    return -1;
+  }
+  /* follow picks the mode itself: a mode list or a switch timer would
+   * fight it. */
+  if (opts->follow && (opts->modes_given || opts->switch_ms)) {
+    snprintf(err, errlen, "follow=1 excludes modes= and switch=");
+    return -1;
   }
   return 0;
 }

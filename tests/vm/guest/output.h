@@ -3,6 +3,7 @@
 #define VMPATTERN_OUTPUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "canvas.h"
 
@@ -24,6 +25,23 @@ struct output {
    * screen. */
   int (*present)(struct output *out, const struct canvas *c, struct rect r,
                  char *err, size_t errlen);
+
+  /* Hardware cursor (drm; NULL for fb). Shows a w x h ARGB8888 image
+   * (rows of w pixels, no padding) with its hotspot at (hot_x, hot_y) and
+   * its top-left corner at (x, y) on the screen. Returns 0 or -1 with err
+   * filled (a driver without a cursor plane, such as bochs, fails here). */
+  int (*set_cursor)(struct output *out, const uint32_t *argb, int w, int h,
+                    int hot_x, int hot_y, int x, int y, char *err,
+                    size_t errlen);
+
+  /* Moves the cursor's top-left corner to (x, y). */
+  int (*move_cursor)(struct output *out, int x, int y, char *err,
+                     size_t errlen);
+
+  /* Probes the connector again and gives the size of its preferred mode
+   * (drm; NULL for fb). Returns 0, or -1 with err filled. */
+  int (*preferred_mode)(struct output *out, int *width, int *height,
+                        char *err, size_t errlen);
 
   void (*destroy)(struct output *out);
 };

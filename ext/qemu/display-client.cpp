@@ -74,14 +74,18 @@ struct DisplayClient::Impl {
   void pause(int ms);
   void pump_input();
   void start_input(Session &session);
+  void wake_at(int64_t at_us);
   void wake();
 
   /* Why the thread may be asked to send: stop() releases what is pressed. */
   std::mutex input_lock_;
   InputQueue queue_;         /* input_lock_ */
   UiInfoThrottle throttle_;  /* input_lock_ */
-  InputState input_;         /* D-Bus thread only */
-  GSource *ui_timer_ = nullptr; /* D-Bus thread only: a throttled request is due */
+  /* D-Bus thread only */
+  InputState input_;
+  InputPacer pacer_;
+  GSource *wake_timer_ = nullptr; /* something waits: a paced call, a resize */
+  int64_t wake_timer_at_us_ = 0;
 
   DisplayClientConfig config_;
   std::shared_ptr<FrameStore> store_;
@@ -233,8 +237,14 @@ void DisplayClient::Impl::serve() {
   }
   drain_fast_logs();
   if (stopping_ && !session_->lost) {
-    /* stop() queued the releases: send them before the connection goes. */
+    /* stop() queued the releases: send them (paced) before the connection
+     * goes, within half a second. */
+    const int64_t until = g_get_monotonic_time() + 500 * 1000;
     pump_input();
+    while (!pacer_.empty() && g_get_monotonic_time() < until) {
+      g_main_context_iteration(context_, TRUE);
+      pump_input();
+    }
     session_->control->flush(context_, 500);
   }
 }
@@ -251,51 +261,69 @@ void DisplayClient::Impl::start_input(Session &session) {
     std::lock_guard<std::mutex> guard(input_lock_);
     queue_.take(&stale);
   }
+  pacer_ = InputPacer();
   std::vector<InputCall> calls;
   input_.release_all(&calls); /* what was still pressed on a lost connection */
-  session.control->send(calls);
+  pacer_.add(calls);
 }
 
-/* Sends what the element queued, and a resize request once it is due. */
+/* Sends what the element queued (paced), and a resize request once due. */
 void DisplayClient::Impl::pump_input() {
   std::vector<InputEvent> events;
   UiInfo info;
   bool ui_due = false;
-  int64_t next_us = 0;
+  int64_t ui_next_us = 0;
   const bool connected = session_ && session_->control;
   {
     std::lock_guard<std::mutex> guard(input_lock_);
     queue_.take(&events);
     /* A resize request waits for a connection; input does not. */
     if (connected)
-      ui_due = throttle_.take_due(g_get_monotonic_time(), &info, &next_us);
+      ui_due = throttle_.take_due(g_get_monotonic_time(), &info, &ui_next_us);
   }
   if (!connected)
     return;
+  std::vector<InputCall> calls;
   if (!events.empty()) {
     const FrameFormat surface = store_->format();
-    std::vector<InputCall> calls;
     for (const InputEvent &e : events)
       input_.translate(e, surface.width, surface.height, &calls);
-    session_->control->send(calls);
+    pacer_.add(calls);
+    calls.clear();
   }
+  int64_t input_next_us = 0;
+  pacer_.take_due(g_get_monotonic_time(), &calls, &input_next_us);
+  session_->control->send(calls);
   if (ui_due)
     session_->control->set_ui_info(info);
-  if (next_us && !ui_timer_) {
-    /* Wake up when the throttled request is due. */
-    const int64_t wait_ms = std::max<int64_t>(1, (next_us - g_get_monotonic_time() + 999) / 1000);
-    ui_timer_ = g_timeout_source_new(guint(wait_ms));
-    g_source_set_callback(
-        ui_timer_,
-        [](gpointer data) {
-          auto *self = static_cast<Impl *>(data);
-          g_source_unref(self->ui_timer_);
-          self->ui_timer_ = nullptr;
-          return G_SOURCE_REMOVE;
-        },
-        this, nullptr);
-    g_source_attach(ui_timer_, context_);
+  const int64_t next_us = ui_next_us && input_next_us ? std::min(ui_next_us, input_next_us)
+                                                      : std::max(ui_next_us, input_next_us);
+  if (next_us)
+    wake_at(next_us);
+}
+
+/* One timer wakes the thread for whatever waits (a paced call, a throttled
+ * resize); an earlier need replaces a later timer. */
+void DisplayClient::Impl::wake_at(int64_t at_us) {
+  if (wake_timer_ && wake_timer_at_us_ <= at_us)
+    return;
+  if (wake_timer_) {
+    g_source_destroy(wake_timer_);
+    g_source_unref(wake_timer_);
   }
+  const int64_t wait_ms = std::max<int64_t>(1, (at_us - g_get_monotonic_time() + 999) / 1000);
+  wake_timer_ = g_timeout_source_new(guint(wait_ms));
+  wake_timer_at_us_ = at_us;
+  g_source_set_callback(
+      wake_timer_,
+      [](gpointer data) {
+        auto *self = static_cast<Impl *>(data);
+        g_source_unref(self->wake_timer_);
+        self->wake_timer_ = nullptr;
+        return G_SOURCE_REMOVE;
+      },
+      this, nullptr);
+  g_source_attach(wake_timer_, context_);
 }
 
 void DisplayClient::Impl::drain_fast_logs() {
@@ -337,10 +365,10 @@ void DisplayClient::Impl::thread_main() {
     pause(config_.retry_ms);
   }
   session_.reset();
-  if (ui_timer_) {
-    g_source_destroy(ui_timer_);
-    g_source_unref(ui_timer_);
-    ui_timer_ = nullptr;
+  if (wake_timer_) {
+    g_source_destroy(wake_timer_);
+    g_source_unref(wake_timer_);
+    wake_timer_ = nullptr;
   }
   /* Let pending closes and unrefs run before the context goes. */
   while (g_main_context_iteration(context_, FALSE)) {

@@ -148,4 +148,42 @@ void InputState::release_all(std::vector<InputCall> *out) {
   buttons_.clear();
 }
 
+namespace {
+
+bool paced(const InputCall &c) {
+  return c.method != InputCall::SetAbsPosition && c.method != InputCall::RelMotion;
+}
+
+bool is_release_call(const InputCall &c) {
+  return c.method == InputCall::KeyRelease || c.method == InputCall::ButtonRelease;
+}
+
+}  // namespace
+
+void InputPacer::add(const std::vector<InputCall> &calls) {
+  for (const InputCall &c : calls) {
+    if (calls_.size() >= kCapacity && !(is_release_call(c) && calls_.size() < 2 * kCapacity)) {
+      dropped_++;
+      continue;
+    }
+    calls_.push_back(c);
+  }
+}
+
+void InputPacer::take_due(int64_t now_us, std::vector<InputCall> *out, int64_t *next_us) {
+  *next_us = 0;
+  while (!calls_.empty()) {
+    const InputCall &c = calls_.front();
+    if (paced(c)) {
+      if (now_us < next_paced_us_) {
+        *next_us = next_paced_us_;
+        return;
+      }
+      next_paced_us_ = now_us + kIntervalUs;
+    }
+    out->push_back(c);
+    calls_.pop_front();
+  }
+}
+
 }  // namespace vmd

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <set>
 #include <vector>
 
@@ -115,6 +116,32 @@ class InputState {
   int32_t pos_x_ = 0, pos_y_ = 0;      /* last position sent (or reached by deltas) */
   double rest_x_ = 0, rest_y_ = 0;     /* fractions of relative motion not sent yet */
   std::set<uint32_t> keys_, buttons_;  /* pressed */
+};
+
+/* Calls on their way out, paced: a key or button call goes at least
+ * kIntervalUs after the previous one, and everything keeps its order (a
+ * move waits behind a paced click). QEMU's PS/2 keyboard and mouse hold 16
+ * bytes for the guest and drop what does not fit (hw/input/ps2.c, a key is
+ * up to 3 bytes), and a press and release arriving together in one mouse
+ * packet is no click at all: a burst (typed text pasted, xdotool) loses
+ * keys and clicks without this. Bounded: beyond kCapacity calls presses and
+ * moves are dropped, releases still taken. Not thread-safe. */
+class InputPacer {
+ public:
+  static constexpr int64_t kIntervalUs = 8000;
+  static constexpr size_t kCapacity = 2048;
+
+  void add(const std::vector<InputCall> &calls);
+  /* Appends to *out the calls that may go at now_us; *next_us is when the
+   * next waiting one may (0: none waits). */
+  void take_due(int64_t now_us, std::vector<InputCall> *out, int64_t *next_us);
+  bool empty() const { return calls_.empty(); }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  std::deque<InputCall> calls_;
+  int64_t next_paced_us_ = 0;
+  uint64_t dropped_ = 0;
 };
 
 /* x clamped into [0, size - 1] and rounded; size must be > 0. */

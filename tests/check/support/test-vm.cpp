@@ -181,6 +181,74 @@ PrivateBus::~PrivateBus() {
   remove_dir(dir_);
 }
 
+bool VirtualDisplay::available(std::string *reason) {
+  for (const char *tool : {"Xvfb", "xdotool"}) {
+    gchar *path = g_find_program_in_path(tool);
+    if (!path) {
+      *reason = std::string(tool) + " not found (install xvfb and xdotool)";
+      return false;
+    }
+    g_free(path);
+  }
+  return true;
+}
+
+std::unique_ptr<VirtualDisplay> VirtualDisplay::start(std::string *error) {
+  auto x = std::make_unique<VirtualDisplay>(Key());
+  x->dir_ = make_tmp_dir("vmtest-x-XXXXXX", error);
+  if (x->dir_.empty())
+    return nullptr;
+  const std::string number_file = x->dir_ + "/display";
+  int fd = open(number_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = "cannot create " + number_file;
+    return nullptr;
+  }
+  /* -displayfd: Xvfb picks a free display and writes its number. */
+  bool ok = spawn({"Xvfb", "-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"},
+                  fd, &x->pid_, error);
+  close(fd);
+  if (!ok)
+    return nullptr;
+  const int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < deadline) {
+    gchar *contents = nullptr;
+    if (g_file_get_contents(number_file.c_str(), &contents, nullptr, nullptr)) {
+      std::string s = contents;
+      g_free(contents);
+      if (s.find('\n') != std::string::npos) {
+        x->name_ = ":" + s.substr(0, s.find('\n'));
+        return x;
+      }
+    }
+    g_usleep(20000);
+  }
+  *error = "Xvfb did not report its display within 10 s";
+  return nullptr;
+}
+
+bool VirtualDisplay::xdotool(const std::vector<std::string> &args, std::string *out) {
+  std::vector<const gchar *> argv{"xdotool"};
+  for (const auto &a : args)
+    argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  gchar **envp = g_environ_setenv(g_get_environ(), "DISPLAY", name_.c_str(), TRUE);
+  gchar *std_out = nullptr;
+  gint status = 0;
+  gboolean ok = g_spawn_sync(nullptr, const_cast<gchar **>(argv.data()), envp, G_SPAWN_SEARCH_PATH,
+                             nullptr, nullptr, &std_out, nullptr, &status, nullptr);
+  g_strfreev(envp);
+  if (out)
+    *out = std_out ? std_out : "";
+  g_free(std_out);
+  return ok && g_spawn_check_wait_status(status, nullptr);
+}
+
+VirtualDisplay::~VirtualDisplay() {
+  stop_child(pid_);
+  remove_dir(dir_);
+}
+
 std::unique_ptr<TestVm> TestVm::start(const VmOptions &o, std::string *error) {
   std::string reason;
   if (!test_vm_available(&reason)) {

@@ -39,6 +39,29 @@ class PrivateBus {
   std::string dir_, address_;
 };
 
+/* A virtual X server (Xvfb) for tests that drive a video sink's window with
+ * xdotool. available() is false (and why) without Xvfb or xdotool. */
+class VirtualDisplay {
+  struct Key {  /* only start() can construct */
+    explicit Key() = default;
+  };
+
+ public:
+  static bool available(std::string *reason);
+  static std::unique_ptr<VirtualDisplay> start(std::string *error);
+  explicit VirtualDisplay(Key) {}
+  ~VirtualDisplay();
+  VirtualDisplay(const VirtualDisplay &) = delete;
+  VirtualDisplay &operator=(const VirtualDisplay &) = delete;
+  const std::string &name() const { return name_; } /* ":N", for DISPLAY */
+  /* Runs xdotool with these arguments on this display; its stdout. */
+  bool xdotool(const std::vector<std::string> &args, std::string *out = nullptr);
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_, name_;
+};
+
 struct VmOptions {
   std::string name = "testvm";
   std::string bus_address;  /* -display dbus,addr=... */

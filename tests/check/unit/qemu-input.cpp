@@ -159,6 +159,37 @@ GST_START_TEST(test_queue) {
 }
 GST_END_TEST;
 
+GST_START_TEST(test_pacer) {
+  vmd::InputPacer p;
+  p.add({{InputCall::KeyPress, 30, 0, 0}, {InputCall::SetAbsPosition, 0, 5, 5},
+         {InputCall::KeyRelease, 30, 0, 0}, {InputCall::ButtonPress, 0, 0, 0},
+         {InputCall::RelMotion, 0, 1, 1}});
+  std::vector<InputCall> out;
+  int64_t next = 0;
+  /* The first key goes, and the move behind it; the release waits 8 ms. */
+  p.take_due(1000, &out, &next);
+  assert_calls(text(out), "kbd.press 30;mouse.abs 5 5;");
+  fail_unless_equals_int64(next, 1000 + vmd::InputPacer::kIntervalUs);
+  out.clear();
+  p.take_due(1000 + vmd::InputPacer::kIntervalUs - 1, &out, &next);
+  fail_unless(out.empty());
+  p.take_due(1000 + vmd::InputPacer::kIntervalUs, &out, &next);
+  assert_calls(text(out), "kbd.release 30;");
+  out.clear();
+  /* Order is kept: the move waits behind the button. */
+  p.take_due(1000 + 2 * vmd::InputPacer::kIntervalUs, &out, &next);
+  assert_calls(text(out), "mouse.press 0;mouse.rel 1 1;");
+  fail_unless(p.empty());
+  fail_unless_equals_int64(next, 0);
+  /* Bounded; releases still taken. */
+  std::vector<InputCall> many(vmd::InputPacer::kCapacity + 10, {InputCall::KeyPress, 30, 0, 0});
+  p.add(many);
+  fail_unless_equals_int(p.dropped(), 10);
+  p.add({{InputCall::KeyRelease, 30, 0, 0}});
+  fail_unless_equals_int(p.dropped(), 10);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_ui_info_throttle) {
   vmd::UiInfoThrottle t(200000);
   vmd::UiInfo out;
@@ -262,6 +293,7 @@ static Suite *qemu_input_suite() {
   tcase_add_test(tc, test_mode_switch);
   tcase_add_test(tc, test_release_all);
   tcase_add_test(tc, test_queue);
+  tcase_add_test(tc, test_pacer);
   tcase_add_test(tc, test_ui_info_throttle);
   tcase_add_test(tc, test_navigation_keys);
   tcase_add_test(tc, test_navigation_pointer);

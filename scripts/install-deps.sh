@@ -11,6 +11,7 @@ PACKAGES=(
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-plugins-base-apps  # gst-device-monitor-1.0 (qemudeviceprovider-vm)
   dbus dbus-daemon qemu-system-x86 qemu-utils
   # the bundled test VM (kernel is fetched with apt-get download)
   busybox-static cpio

@@ -4,9 +4,12 @@
 #endif
 
 #include "gstqemudbussrc.h"
+#include "gstqemudeviceprovider.h"
 
 static gboolean plugin_init(GstPlugin *plugin) {
-  return GST_ELEMENT_REGISTER(qemudbussrc, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER(qemudbussrc, plugin);
+  ok &= GST_DEVICE_PROVIDER_REGISTER(qemudbusdeviceprovider, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, qemu,

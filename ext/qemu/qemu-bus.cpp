@@ -304,18 +304,26 @@ QemuBusResult qemu_bus_pick_vm(GDBusConnection *bus, const std::string &vm_name,
   return {};
 }
 
+QemuBusResult qemu_bus_queued_owners(GDBusConnection *bus, const QemuBusWait &wait,
+                                     std::vector<std::string> *owners) {
+  owners->clear();
+  GErrorPtr err;
+  if (queued_owners(bus, wait, owners, &err))
+    return {};
+  /* Nobody on org.qemu is a normal state: no VMs. */
+  if (g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
+    return {};
+  return QemuBusResult::fail(QemuBusError::ConnectFailed,
+                             "cannot list the owners of org.qemu: " + error_text(err));
+}
+
 QemuBusResult qemu_bus_list_vms(GDBusConnection *bus, const QemuBusWait &wait,
                                 std::vector<QemuVmInfo> *vms) {
   vms->clear();
   std::vector<std::string> owners;
-  GErrorPtr err;
-  if (!queued_owners(bus, wait, &owners, &err)) {
-    /* Nobody on org.qemu is a normal state: no VMs. */
-    if (g_error_matches(err.get(), G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
-      return {};
-    return QemuBusResult::fail(QemuBusError::ConnectFailed,
-                               "cannot list the owners of org.qemu: " + error_text(err));
-  }
+  QemuBusResult r = qemu_bus_queued_owners(bus, wait, &owners);
+  if (!r.ok())
+    return r;
   for (const std::string &unique : owners) {
     QemuVmInfo vm;
     if (qemu_read_vm(bus, unique.c_str(), wait, &vm).ok())

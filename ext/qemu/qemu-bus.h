@@ -83,8 +83,14 @@ QemuBusResult qemu_bus_pick_vm(GDBusConnection *bus, const std::string &vm_name,
                                const std::string &where, const QemuBusWait &wait,
                                std::string *owner);
 
-/* Every VM queued on org.qemu, in queue order (the primary owner first).
- * A queued owner that does not answer as a display is left out. */
+/* The unique names queued on org.qemu, primary owner first; none (and ok)
+ * when nobody owns it. One call to the bus, whatever else is on it. */
+QemuBusResult qemu_bus_queued_owners(GDBusConnection *bus, const QemuBusWait &wait,
+                                     std::vector<std::string> *owners);
+
+/* Every VM queued on org.qemu, in queue order (the primary owner first):
+ * qemu_bus_queued_owners, then qemu_read_vm of each. A queued owner that
+ * does not answer as a display is left out. */
 QemuBusResult qemu_bus_list_vms(GDBusConnection *bus, const QemuBusWait &wait,
                                 std::vector<QemuVmInfo> *vms);
 

@@ -1112,6 +1112,15 @@ struct FakeQemu::Impl {
     return "/org/qemu/Display1/Console_" + std::to_string(id);
   }
 
+  // The entry of a per-console option for console id, or fallback.
+  std::string per_console(const std::vector<std::string> &values, uint32_t id,
+                          const std::string &fallback) const {
+    for (size_t i = 0; i < opts.console_ids.size() && i < values.size(); i++)
+      if (opts.console_ids[i] == id)
+        return values[i];
+    return fallback;
+  }
+
   // A new value for a property (floating), or nullptr if there is none.
   GVariant *property_value(const ObjectCtx &obj, const std::string &iface,
                            const std::string &prop) {
@@ -1133,11 +1142,12 @@ struct FakeQemu::Impl {
       return nullptr;
     if (iface == kConsoleIface) {
       if (prop == "Label")
-        return g_variant_new_string("VGA");
+        return g_variant_new_string(per_console(opts.console_labels, obj.console, "VGA").c_str());
       if (prop == "Head")
         return g_variant_new_uint32(0);
       if (prop == "Type")
-        return g_variant_new_string(opts.console_type.c_str());
+        return g_variant_new_string(
+            per_console(opts.console_types, obj.console, opts.console_type).c_str());
       if (prop == "Width")
         return g_variant_new_uint32(console_size[obj.console].first);
       if (prop == "Height")

@@ -31,6 +31,9 @@ struct FakeQemuOptions {
   std::string uuid = "00000000-0000-0000-0000-000000000000";
   std::vector<uint32_t> console_ids = {0};
   std::string console_type = "Graphic";  // or "Text"
+  // Per console, in console_ids' order: Console.Type and Console.Label where
+  // given (shorter vectors leave the rest at console_type and "VGA").
+  std::vector<std::string> console_types, console_labels;
   uint32_t console_width = 640, console_height = 480;
   // Mouse.IsAbsolute at start (QEMU: true with usb-tablet/virtio-tablet).
   bool mouse_absolute = false;

@@ -18,6 +18,8 @@
 #include <gst/check/gstcheck.h>
 #include <unistd.h>
 
+#include "vm-check.h"
+
 GST_START_TEST(test_virtio_serial_round_trip) {
   if (!gst_registry_check_feature_version(gst_registry_get(), "x264enc", 1, 0, 0)) {
     g_print("SKIP: no x264enc\n");
@@ -189,11 +191,5 @@ static Suite *helix_vm_suite() {
 }
 
 int main(int argc, char **argv) {
-  std::string reason;
-  if (!vmtest::test_vm_available(&reason)) {
-    g_print("SKIP: %s\n", reason.c_str());
-    return 77;
-  }
-  gst_check_init(&argc, &argv);
-  return vmtest::finish_suite(gst_check_run_suite(helix_vm_suite(), "helix_vm", __FILE__));
+  return vmtest::vm_suite_main(argc, argv, helix_vm_suite, "helix_vm", __FILE__);
 }

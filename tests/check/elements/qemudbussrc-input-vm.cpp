@@ -12,6 +12,7 @@
 
 #include "src-pipeline.h"
 #include "test-vm.h"
+#include "vm-check.h"
 
 #include <gst/check/gstcheck.h>
 #include <gst/video/navigation.h>
@@ -26,12 +27,13 @@ using testsupport::Rgb;
 using testsupport::SrcPipeline;
 using vmtest::PrivateBus;
 using vmtest::TestVm;
+using vmtest::boot;
+using vmtest::kBootMs;
+using vmtest::slow;
 using vmtest::VmOptions;
 
 namespace {
 
-constexpr int kBootMs = 90000;
-int slow(int ms) { return g_getenv("VMD_VALGRIND") ? ms * 5 : ms; }
 
 /* Linux input codes (linux/input-event-codes.h), written here by hand. */
 enum : int {
@@ -123,19 +125,8 @@ void move(SrcPipeline &pipe, double x, double y) {
   send(pipe, gst_navigation_event_new_mouse_move(x, y, GST_NAVIGATION_MODIFIER_NONE));
 }
 
-#define SKIP_WITHOUT_VM()                                            \
-  do {                                                               \
-    std::string reason;                                              \
-    if (!vmtest::test_vm_available(&reason)) {                       \
-      g_print("SKIP: %s\n", reason.c_str());                         \
-      return;                                                        \
-    }                                                                \
-  } while (0)
-
-std::unique_ptr<TestVm> boot(const VmOptions &o, const std::string &ready) {
-  std::string error;
-  auto vm = TestVm::start(o, &error);
-  fail_unless(vm != nullptr, "%s", error.c_str());
+std::unique_ptr<TestVm> boot_until(const VmOptions &o, const std::string &ready) {
+  auto vm = boot(o);
   fail_unless(vm->wait_for_serial(ready, kBootMs), "VM did not boot:\n%s", vm->serial_log().c_str());
   return vm;
 }
@@ -160,7 +151,7 @@ GST_START_TEST(test_keyboard_and_relative_mouse) {
   o.name = "ps2";
   o.bus_address = bus->address();
   o.append = "vmpattern.output=drm vmpattern.input=1";
-  auto vm = boot(o, "VMPATTERN READY 1024x768");
+  auto vm = boot_until(o, "VMPATTERN READY 1024x768");
   fail_unless(vm->wait_for_serial("Explorer Mouse", slow(20000)), "no PS/2 mouse:\n%s",
               vm->serial_log().c_str());
   auto pipe = std::make_unique<SrcPipeline>("qemudbussrc address=\"" + bus->address() +
@@ -295,7 +286,7 @@ GST_START_TEST(test_cursor_resize_and_tablet) {
              "vmpattern.cursor=100,50,3,5 vmpattern.cursor-delay-ms=" +
              std::to_string(slow(4000));
   o.extra_args = {"-device", "virtio-tablet-pci"};
-  auto vm = boot(o, "VMPATTERN READY 1280x800");
+  auto vm = boot_until(o, "VMPATTERN READY 1280x800");
   SrcPipeline pipe("qemudbussrc address=\"" + bus->address() + "\" keepalive-ms=200",
                    "max-buffers=2 drop=true");
   CursorProbe cursor;
@@ -369,7 +360,7 @@ GST_START_TEST(test_viewer_window) {
   o.name = "viewer";
   o.bus_address = bus->address();
   o.append = "vmpattern.output=drm vmpattern.input=1";
-  auto vm = boot(o, "VMPATTERN READY 1024x768");
+  auto vm = boot_until(o, "VMPATTERN READY 1024x768");
   fail_unless(vm->wait_for_serial("Explorer Mouse", slow(20000)), "no PS/2 mouse:\n%s",
               vm->serial_log().c_str());
   g_setenv("DISPLAY", x->name().c_str(), TRUE);
@@ -418,12 +409,6 @@ static Suite *qemudbussrc_input_vm_suite() {
 }
 
 int main(int argc, char **argv) {
-  std::string reason;
-  if (!vmtest::test_vm_available(&reason)) {
-    g_print("SKIP: %s\n", reason.c_str());
-    return 77;
-  }
-  gst_check_init(&argc, &argv);
-  return vmtest::finish_suite(
-      gst_check_run_suite(qemudbussrc_input_vm_suite(), "qemudbussrc_input_vm", __FILE__));
+  return vmtest::vm_suite_main(argc, argv, qemudbussrc_input_vm_suite, "qemudbussrc_input_vm",
+                               __FILE__);
 }

@@ -4,6 +4,7 @@
  * name, QEMU killed mid-stream, and reconnection. Suite "qemu". */
 #include "src-pipeline.h"
 #include "test-vm.h"
+#include "vm-check.h"
 
 #include <gst/check/gstcheck.h>
 #include <unistd.h>
@@ -16,15 +17,12 @@ using testsupport::Rgb;
 using testsupport::SrcPipeline;
 using vmtest::PrivateBus;
 using vmtest::TestVm;
+using vmtest::boot;
+using vmtest::kBootMs;
+using vmtest::slow;
 using vmtest::VmOptions;
 
 namespace {
-
-/* Boot to READY takes 5-20 s under TCG on two busy cores. */
-constexpr int kBootMs = 90000;
-
-/* Under valgrind everything in this process is ~20x slower. */
-int slow(int ms) { return g_getenv("VMD_VALGRIND") ? ms * 5 : ms; }
 
 const auto &kBars = testsupport::kVmPatternBars;
 
@@ -85,22 +83,6 @@ GstSample *pull_pattern(SrcPipeline &pipe, int w, int h, int timeout_ms, std::st
     gst_sample_unref(s);
   }
   return nullptr;
-}
-
-#define SKIP_WITHOUT_VM()                                            \
-  do {                                                               \
-    std::string reason;                                              \
-    if (!vmtest::test_vm_available(&reason)) {                       \
-      g_print("SKIP: %s\n", reason.c_str());                         \
-      return;                                                        \
-    }                                                                \
-  } while (0)
-
-std::unique_ptr<TestVm> boot(const VmOptions &o) {
-  std::string error;
-  auto vm = TestVm::start(o, &error);
-  fail_unless(vm != nullptr, "%s", error.c_str());
-  return vm;
 }
 
 }  // namespace
@@ -314,14 +296,6 @@ static Suite *qemudbussrc_vm_suite() {
   return s;
 }
 
-/* Without QEMU or the VM image the whole suite is skipped (exit 77, which
- * meson reports as SKIP) with the reason printed. */
 int main(int argc, char **argv) {
-  std::string reason;
-  if (!vmtest::test_vm_available(&reason)) {
-    g_print("SKIP: %s\n", reason.c_str());
-    return 77;
-  }
-  gst_check_init(&argc, &argv);
-  return vmtest::finish_suite(gst_check_run_suite(qemudbussrc_vm_suite(), "qemudbussrc_vm", __FILE__));
+  return vmtest::vm_suite_main(argc, argv, qemudbussrc_vm_suite, "qemudbussrc_vm", __FILE__);
 }

@@ -8,6 +8,7 @@
 #include "qemu-devices.h"
 #include "src-pipeline.h"
 #include "test-vm.h"
+#include "vm-check.h"
 
 #include <fcntl.h>
 #include <gst/app/gstappsink.h>
@@ -25,16 +26,14 @@
 using testsupport::SeenDevice;
 using vmtest::PrivateBus;
 using vmtest::TestVm;
+using vmtest::boot;
+using vmtest::kBootMs;
+using vmtest::slow;
 using vmtest::VmOptions;
 
 namespace {
 
-/* Boot to READY takes 5-20 s under TCG on two busy cores. */
-constexpr int kBootMs = 90000;
 constexpr char kNoSystemBus[] = "unix:path=/nonexistent/gst-vmdisplay-test/system_bus";
-
-/* Under valgrind everything in this process is ~20x slower. */
-int slow(int ms) { return g_getenv("VMD_VALGRIND") ? ms * 5 : ms; }
 
 /* gst-device-monitor-1.0 -f Video/Source as a child, its stdout read with
  * bounded waits (it prints with g_print, which flushes every line). */
@@ -112,13 +111,6 @@ std::string name_after(const std::string &text, size_t from) {
     return "";
   at += key.size();
   return text.substr(at, text.find('\n', at) - at);
-}
-
-std::unique_ptr<TestVm> boot(const VmOptions &o) {
-  std::string error;
-  auto vm = TestVm::start(o, &error);
-  fail_unless(vm != nullptr, "%s", error.c_str());
-  return vm;
 }
 
 /* The first bar of the guest's pattern is white, the last black. */
@@ -263,11 +255,6 @@ static Suite *qemudeviceprovider_vm_suite() {
 }
 
 int main(int argc, char **argv) {
-  std::string reason;
-  if (!vmtest::test_vm_available(&reason)) {
-    g_print("SKIP: %s\n", reason.c_str());
-    return 77;
-  }
   gchar *tool = g_find_program_in_path("gst-device-monitor-1.0");
   if (!tool) {
     g_print("SKIP: gst-device-monitor-1.0 is not installed (Debian package "
@@ -275,7 +262,6 @@ int main(int argc, char **argv) {
     return 77;
   }
   g_free(tool);
-  gst_check_init(&argc, &argv);
-  return vmtest::finish_suite(
-      gst_check_run_suite(qemudeviceprovider_vm_suite(), "qemudeviceprovider_vm", __FILE__));
+  return vmtest::vm_suite_main(argc, argv, qemudeviceprovider_vm_suite, "qemudeviceprovider_vm",
+                               __FILE__);
 }

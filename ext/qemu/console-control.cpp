@@ -24,6 +24,8 @@ const char *method_name(InputCall::Method m) {
       return "SetAbsPosition";
     case InputCall::RelMotion:
       return "RelMotion";
+    case InputCall::ReleaseAll:
+      break;
   }
   return "";
 }
@@ -174,6 +176,8 @@ void ConsoleControl::send(const std::vector<InputCall> &calls) {
         break;
       case InputCall::RelMotion:
         call(kMouseIface, method, g_variant_new("(ii)", c.x, c.y));
+        break;
+      case InputCall::ReleaseAll: /* InputPacer's marker, never sent */
         break;
     }
   }

@@ -261,10 +261,7 @@ void DisplayClient::Impl::start_input(Session &session) {
     std::lock_guard<std::mutex> guard(input_lock_);
     queue_.take(&stale);
   }
-  pacer_ = InputPacer();
-  std::vector<InputCall> calls;
-  input_.release_all(&calls); /* what was still pressed on a lost connection */
-  pacer_.add(calls);
+  pacer_.new_connection(); /* releases what was still pressed on a lost connection */
 }
 
 /* Sends what the element queued (paced), and a resize request once due. */

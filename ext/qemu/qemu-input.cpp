@@ -66,11 +66,12 @@ void InputState::translate(const InputEvent &event, uint32_t width, uint32_t hei
                            std::vector<InputCall> *out) {
   switch (event.kind) {
     case InputKind::Key:
-      press(true, event.code, event.down, out);
+      out->push_back({event.down ? InputCall::KeyPress : InputCall::KeyRelease, event.code, 0, 0});
       break;
     case InputKind::Button:
       if (event.code <= kMaxQemuButton)
-        press(false, event.code, event.down, out);
+        out->push_back(
+            {event.down ? InputCall::ButtonPress : InputCall::ButtonRelease, event.code, 0, 0});
       break;
     case InputKind::MoveTo:
       move_to(event.x, event.y, width, height, out);
@@ -79,21 +80,8 @@ void InputState::translate(const InputEvent &event, uint32_t width, uint32_t hei
       move_by(event.x, event.y, width, height, out);
       break;
     case InputKind::ReleaseAll:
-      release_all(out);
+      out->push_back({InputCall::ReleaseAll, 0, 0, 0});
       break;
-  }
-}
-
-void InputState::press(bool key, uint32_t code, bool down, std::vector<InputCall> *out) {
-  std::set<uint32_t> &pressed = key ? keys_ : buttons_;
-  if (down) {
-    pressed.insert(code);
-    out->push_back({key ? InputCall::KeyPress : InputCall::ButtonPress, code, 0, 0});
-  } else {
-    /* Sent even when we did not see the press: releasing an unpressed key is
-     * harmless, a key left pressed is not. */
-    pressed.erase(code);
-    out->push_back({key ? InputCall::KeyRelease : InputCall::ButtonRelease, code, 0, 0});
   }
 }
 
@@ -139,19 +127,14 @@ void InputState::move_by(double dx, double dy, uint32_t width, uint32_t height,
   have_pos_ = false;
 }
 
-void InputState::release_all(std::vector<InputCall> *out) {
-  for (uint32_t code : keys_)
-    out->push_back({InputCall::KeyRelease, code, 0, 0});
-  for (uint32_t b : buttons_)
-    out->push_back({InputCall::ButtonRelease, b, 0, 0});
-  keys_.clear();
-  buttons_.clear();
-}
-
 namespace {
 
 bool paced(const InputCall &c) {
   return c.method != InputCall::SetAbsPosition && c.method != InputCall::RelMotion;
+}
+
+bool is_key(const InputCall &c) {
+  return c.method == InputCall::KeyPress || c.method == InputCall::KeyRelease;
 }
 
 bool is_release_call(const InputCall &c) {
@@ -162,12 +145,31 @@ bool is_release_call(const InputCall &c) {
 
 void InputPacer::add(const std::vector<InputCall> &calls) {
   for (const InputCall &c : calls) {
+    if (c.method == InputCall::ReleaseAll) {
+      release_all();
+      continue;
+    }
     if (calls_.size() >= kCapacity && !(is_release_call(c) && calls_.size() < 2 * kCapacity)) {
       dropped_++;
       continue;
     }
     calls_.push_back(c);
   }
+}
+
+/* Nothing still waiting goes out, and what went out pressed is released
+ * before anything that comes later. */
+void InputPacer::release_all() {
+  calls_.clear();
+  for (uint32_t code : keys_down_)
+    calls_.push_back({InputCall::KeyRelease, code, 0, 0});
+  for (uint32_t b : buttons_down_)
+    calls_.push_back({InputCall::ButtonRelease, b, 0, 0});
+}
+
+void InputPacer::new_connection() {
+  release_all();
+  next_paced_us_ = 0;
 }
 
 void InputPacer::take_due(int64_t now_us, std::vector<InputCall> *out, int64_t *next_us) {
@@ -180,6 +182,11 @@ void InputPacer::take_due(int64_t now_us, std::vector<InputCall> *out, int64_t *
         return;
       }
       next_paced_us_ = now_us + kIntervalUs;
+      std::set<uint32_t> &down = is_key(c) ? keys_down_ : buttons_down_;
+      if (is_release_call(c))
+        down.erase(c.code);
+      else
+        down.insert(c.code);
     }
     out->push_back(c);
     calls_.pop_front();

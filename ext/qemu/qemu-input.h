@@ -56,7 +56,15 @@ struct InputEvent {
 
 /* One call on the console's Keyboard or Mouse interface. */
 struct InputCall {
-  enum Method : uint8_t { KeyPress, KeyRelease, ButtonPress, ButtonRelease, SetAbsPosition, RelMotion };
+  enum Method : uint8_t {
+    KeyPress,
+    KeyRelease,
+    ButtonPress,
+    ButtonRelease,
+    SetAbsPosition,
+    RelMotion,
+    ReleaseAll, /* not a call: tells InputPacer to release what it pressed */
+  };
   Method method;
   uint32_t code = 0; /* qnum or button */
   int32_t x = 0, y = 0; /* SetAbsPosition: position; RelMotion: delta */
@@ -85,10 +93,9 @@ class InputQueue {
   uint64_t dropped_ = 0;
 };
 
-/* What has been sent to the console: the pointer mode, the last pointer
- * position and what is pressed. Lives on the D-Bus thread across
- * reconnections, so what was pressed on a lost connection is released on
- * the next one. */
+/* The console's pointer as we drive it: its mode and the last position
+ * sent. Turns events into calls; what is pressed is InputPacer's business
+ * (it knows what was really sent). D-Bus thread only. */
 class InputState {
  public:
   /* Mouse.IsAbsolute changed (or was read at connection). */
@@ -97,30 +104,29 @@ class InputState {
 
   /* Appends the calls for one event on a width x height console. Pointer
    * positions are clamped inside it; with no surface (0x0) pointer events
-   * are dropped. */
+   * are dropped. ReleaseAll becomes the ReleaseAll marker. */
   void translate(const InputEvent &event, uint32_t width, uint32_t height,
                  std::vector<InputCall> *out);
-  /* Releases for everything pressed, which is then forgotten. */
-  void release_all(std::vector<InputCall> *out);
-  bool anything_pressed() const { return !keys_.empty() || !buttons_.empty(); }
   /* A new connection: the pointer position QEMU has is unknown. */
   void forget_position() { have_pos_ = false; }
 
  private:
   void move_to(double x, double y, uint32_t width, uint32_t height, std::vector<InputCall> *out);
   void move_by(double dx, double dy, uint32_t width, uint32_t height, std::vector<InputCall> *out);
-  void press(bool key, uint32_t code, bool down, std::vector<InputCall> *out);
 
   bool absolute_ = false;
   bool have_pos_ = false;
   int32_t pos_x_ = 0, pos_y_ = 0;      /* last position sent (or reached by deltas) */
   double rest_x_ = 0, rest_y_ = 0;     /* fractions of relative motion not sent yet */
-  std::set<uint32_t> keys_, buttons_;  /* pressed */
 };
 
 /* Calls on their way out, paced: a key or button call goes at least
  * kIntervalUs after the previous one, and everything keeps its order (a
- * move waits behind a paced click). QEMU's PS/2 keyboard and mouse hold 16
+ * move waits behind a paced click). It also knows what is pressed in the
+ * guest, from the calls as they go out: ReleaseAll (stop, flush, input
+ * switched off) drops everything still waiting, typing included, and sends
+ * the releases of what went out pressed, first; a new connection gets
+ * those releases too and nothing of the old queue. QEMU's PS/2 keyboard and mouse hold 16
  * bytes for the guest and drop what does not fit (hw/input/ps2.c, a key is
  * up to 3 bytes), and a press and release arriving together in one mouse
  * packet is no click at all: a burst (typed text pasted, xdotool) loses
@@ -135,11 +141,18 @@ class InputPacer {
   /* Appends to *out the calls that may go at now_us; *next_us is when the
    * next waiting one may (0: none waits). */
   void take_due(int64_t now_us, std::vector<InputCall> *out, int64_t *next_us);
+  /* The queue belonged to a lost connection: only releases of what went
+   * out pressed remain, for the new one. */
+  void new_connection();
   bool empty() const { return calls_.empty(); }
+  size_t pressed() const { return keys_down_.size() + buttons_down_.size(); }
   uint64_t dropped() const { return dropped_; }
 
  private:
+  void release_all();
+
   std::deque<InputCall> calls_;
+  std::set<uint32_t> keys_down_, buttons_down_; /* pressed by calls that went out */
   int64_t next_paced_us_ = 0;
   uint64_t dropped_ = 0;
 };

@@ -155,6 +155,50 @@ GST_START_TEST(test_release_on_stop) {
 }
 GST_END_TEST;
 
+/* Keys QEMU saw pressed and not released afterwards. */
+std::vector<std::string> still_down(const std::vector<std::string> &log) {
+  std::vector<std::string> down;
+  for (const auto &e : log) {
+    if (e.rfind("kbd.press ", 0) == 0 || e.rfind("mouse.press ", 0) == 0) {
+      down.push_back(e.substr(e.find(' ') + 1) + (e[0] == 'k' ? "k" : "m"));
+    } else if (e.rfind("kbd.release ", 0) == 0 || e.rfind("mouse.release ", 0) == 0) {
+      const std::string code = e.substr(e.find(' ') + 1) + (e[0] == 'k' ? "k" : "m");
+      down.erase(std::remove(down.begin(), down.end(), code), down.end());
+    }
+  }
+  return down;
+}
+
+/* Typing still queued (paced) when the stream stops or input goes off:
+ * what is left is dropped, and nothing stays pressed. */
+GST_START_TEST(test_burst_then_stop_or_view_only) {
+  for (bool view_only : {false, true}) {
+    Fixture f;
+    show_surface(f);
+    send_nav(f, key("ShiftLeft", true));
+    for (int i = 0; i < 60; i++) {
+      send_nav(f, key("KeyA", true));
+      send_nav(f, key("KeyA", false));
+    }
+    send_nav(f, key("ShiftLeft", false));
+    g_usleep(100000); /* about 12 of the 122 calls went out */
+    size_t at_switch = 0;
+    if (view_only) {
+      g_object_set(f.pipe->source(), "input", FALSE, nullptr);
+      g_usleep(300000);
+      at_switch = f.qemu->input_log().size();
+      g_usleep(300000);
+      fail_unless_equals_int(f.qemu->input_log().size(), at_switch);
+    } else {
+      f.pipe->stop();
+    }
+    const std::vector<std::string> log = f.qemu->input_log();
+    fail_unless(log.size() < 60, "%zu calls: the backlog was sent", log.size());
+    fail_unless(still_down(log).empty(), "still pressed: %s", joined(still_down(log)).c_str());
+  }
+}
+GST_END_TEST;
+
 /* ... and on a flush, and when input is switched off; view-only sends nothing. */
 GST_START_TEST(test_release_on_flush_and_view_only) {
   Fixture f;
@@ -422,6 +466,7 @@ static Suite *qemudbussrc_remote_suite() {
   tcase_add_test(tc, test_relative_pointer_and_mode_switch);
   tcase_add_test(tc, test_release_on_stop);
   tcase_add_test(tc, test_release_on_flush_and_view_only);
+  tcase_add_test(tc, test_burst_then_stop_or_view_only);
   tcase_add_test(tc, test_cursor_drawn_and_sent);
   tcase_add_test(tc, test_cursor_not_drawn);
   tcase_add_test(tc, test_ui_info_rate_limited);

@@ -32,6 +32,9 @@ std::string text(const std::vector<InputCall> &calls) {
       case InputCall::RelMotion:
         out += "mouse.rel " + std::to_string(c.x) + " " + std::to_string(c.y);
         break;
+      case InputCall::ReleaseAll:
+        out += "release-all";
+        break;
     }
     out += ";";
   }
@@ -112,19 +115,72 @@ GST_START_TEST(test_mode_switch) {
 }
 GST_END_TEST;
 
+/* Everything the pacer lets out, far in the future (no pacing left). */
+std::string drain(vmd::InputPacer &p, int64_t *now) {
+  std::vector<InputCall> out;
+  int64_t next = 0;
+  do {
+    p.take_due(*now, &out, &next);
+    if (next)
+      *now = next;
+  } while (next);
+  return text(out);
+}
+
 GST_START_TEST(test_release_all) {
   vmd::InputState state;
-  assert_calls(
-      run(state, {InputEvent::key(0x1d, true), InputEvent::key(0x1e, true),
-                  InputEvent::key(0x1e, false), InputEvent::button(0, true),
-                  InputEvent::button(9, true) /* not a QEMU button */, InputEvent::release_all()}),
-      "kbd.press 29;kbd.press 30;kbd.release 30;mouse.press 0;kbd.release 29;mouse.release 0;");
-  fail_if(state.anything_pressed());
+  vmd::InputPacer pacer;
   std::vector<InputCall> calls;
-  state.release_all(&calls);
-  fail_unless(calls.empty());
-  /* A release without its press is still sent: a stuck key is worse. */
-  assert_calls(run(state, {InputEvent::key(0x2a, false)}), "kbd.release 42;");
+  for (const InputEvent &e : {InputEvent::key(0x1d, true), InputEvent::key(0x1e, true),
+                              InputEvent::key(0x1e, false), InputEvent::button(0, true),
+                              InputEvent::button(9, true) /* not a QEMU button */})
+    state.translate(e, 640, 480, &calls);
+  pacer.add(calls);
+  int64_t now = 0;
+  assert_calls(drain(pacer, &now), "kbd.press 29;kbd.press 30;kbd.release 30;mouse.press 0;");
+  fail_unless_equals_int(pacer.pressed(), 2);
+  /* Release all: what went out pressed, nothing else. */
+  calls.clear();
+  state.translate(InputEvent::release_all(), 640, 480, &calls);
+  pacer.add(calls);
+  assert_calls(drain(pacer, &now), "kbd.release 29;mouse.release 0;");
+  fail_unless_equals_int(pacer.pressed(), 0);
+  pacer.add({{InputCall::ReleaseAll, 0, 0, 0}});
+  assert_calls(drain(pacer, &now), "");
+}
+GST_END_TEST;
+
+/* A burst still waiting when everything is released (stop, flush,
+ * input=false) is dropped: the typing stops, and what went out pressed is
+ * released at once, before the rest of the burst. */
+GST_START_TEST(test_release_all_drops_the_backlog) {
+  vmd::InputPacer pacer;
+  std::vector<InputCall> burst{{InputCall::KeyPress, 0x2a, 0, 0}};
+  for (int i = 0; i < 60; i++) {
+    burst.push_back({InputCall::KeyPress, 0x1e, 0, 0});
+    burst.push_back({InputCall::KeyRelease, 0x1e, 0, 0});
+  }
+  burst.push_back({InputCall::KeyRelease, 0x2a, 0, 0});
+  pacer.add(burst);
+  std::vector<InputCall> out;
+  int64_t next = 0;
+  pacer.take_due(0, &out, &next);                   /* shift down */
+  pacer.take_due(next, &out, &next);                /* a down */
+  assert_calls(text(out), "kbd.press 42;kbd.press 30;");
+  pacer.add({{InputCall::ReleaseAll, 0, 0, 0}, {InputCall::KeyPress, 0x30, 0, 0}});
+  int64_t now = next;
+  const std::string rest = drain(pacer, &now);
+  fail_unless(rest == "kbd.release 30;kbd.release 42;kbd.press 48;" ||
+                  rest == "kbd.release 42;kbd.release 30;kbd.press 48;",
+              "%s", rest.c_str());
+  /* A new connection: releases of what is still down, the queue dropped. */
+  out.clear();
+  pacer.take_due(now + 100000, &out, &next);
+  pacer.add({{InputCall::KeyPress, 0x10, 0, 0}, {InputCall::KeyPress, 0x11, 0, 0}});
+  pacer.take_due(now + 200000, &out, &next);
+  pacer.new_connection();
+  now += 300000;
+  assert_calls(drain(pacer, &now), "kbd.release 16;kbd.release 48;");
 }
 GST_END_TEST;
 
@@ -292,6 +348,7 @@ static Suite *qemu_input_suite() {
   tcase_add_test(tc, test_relative_pointer);
   tcase_add_test(tc, test_mode_switch);
   tcase_add_test(tc, test_release_all);
+  tcase_add_test(tc, test_release_all_drops_the_backlog);
   tcase_add_test(tc, test_queue);
   tcase_add_test(tc, test_pacer);
   tcase_add_test(tc, test_ui_info_throttle);

@@ -45,9 +45,15 @@ struct CursorState {
   uint64_t image_serial = 0; /* changes with every new image */
   uint64_t serial = 0;       /* changes with every change of any field */
 
-  /* The pointer position (hotspot), in surface pixels. */
-  int32_t pointer_x() const { return x + int32_t(image ? image->hot_x : 0); }
-  int32_t pointer_y() const { return y + int32_t(image ? image->hot_y : 0); }
+  /* The pointer position (hotspot), in surface pixels; MouseSet may say
+   * anything in int32, so the sum saturates rather than overflows. */
+  int32_t pointer_x() const { return saturated_sum(x, image ? image->hot_x : 0); }
+  int32_t pointer_y() const { return saturated_sum(y, image ? image->hot_y : 0); }
+
+  static int32_t saturated_sum(int32_t a, uint32_t b) {
+    const int64_t v = int64_t(a) + int64_t(b);
+    return v > INT32_MAX ? INT32_MAX : int32_t(v);
+  }
 };
 
 /* The part of a width x height surface the cursor covers (empty when

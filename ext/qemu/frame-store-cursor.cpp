@@ -51,6 +51,18 @@ void FrameStore::cursor_changed_locked(const CursorState &before, int64_t now_us
   cond_.notify_all();
 }
 
+/* The connection is gone: its cursor is not the next VM's (QEMU 7.2 tells a
+ * new listener nothing about a cursor defined before it registered). */
+void FrameStore::forget_cursor_locked() {
+  if (!cursor_.image && !cursor_.visible)
+    return;
+  cursor_.image.reset();
+  cursor_.image_serial++;
+  cursor_.visible = false;
+  cursor_.serial++;
+  cond_.notify_all();
+}
+
 CursorState FrameStore::cursor() const {
   std::lock_guard<std::mutex> guard(lock_);
   return cursor_;

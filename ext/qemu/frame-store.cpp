@@ -308,6 +308,7 @@ void FrameStore::connection_lost(bool reconnecting) {
     borrowed_.reset();
     pending_.clear();
     map_fd_.reset();
+    forget_cursor_locked();
   } else {
     ended_ = true;
   }

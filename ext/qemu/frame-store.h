@@ -138,6 +138,7 @@ class FrameStore {
   void make_writable_locked();
   bool read_rect_from_map_locked(const Rect &r);
   void cursor_changed_locked(const CursorState &before, int64_t now_us);
+  void forget_cursor_locked();
   void copy_out_locked(const Rect &r, uint8_t *dst, size_t dst_stride);
 
   mutable std::mutex lock_;

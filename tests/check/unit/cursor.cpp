@@ -117,6 +117,16 @@ GST_START_TEST(test_rect_and_pointer) {
   fail_unless(vmd::cursor_rect(c, 100, 100) == (vmd::Rect{96, 0, 4, 4}));
   c.visible = false;
   fail_unless(vmd::cursor_rect(c, 100, 100).empty());
+  /* Extremes of MouseSet's int32 neither overflow nor draw anything. */
+  c.visible = true;
+  c.x = INT32_MAX;
+  c.y = INT32_MIN;
+  fail_unless_equals_int(c.pointer_x(), INT32_MAX);
+  fail_unless_equals_int(c.pointer_y(), INT32_MIN + 5);
+  fail_unless(vmd::cursor_rect(c, 100, 100).empty());
+  std::vector<uint8_t> surface(100 * 100 * 4, 7);
+  vmd::cursor_blend(c, *vmd::pixman_format_lookup(kBGRx), surface.data(), 400, 100, 100);
+  fail_unless(surface == std::vector<uint8_t>(100 * 100 * 4, 7));
   GstStructure *s = vmd::cursor_structure(cursor_at(img, 8, 6, 2, 5, 10, 20), nullptr, true);
   gint x = 0, y = 0, hx = 0;
   fail_unless(gst_structure_get_int(s, "x", &x) && gst_structure_get_int(s, "y", &y) &&
@@ -199,6 +209,13 @@ GST_START_TEST(test_store_cursor_damage) {
   /* A bad CursorDefine leaves the cursor as it was. */
   fail_if(store.cursor_define(9, 7, 1, 1, img.data(), 10, 11).applied);
   fail_unless(store.cursor().image->width == 9);
+  /* A lost connection takes its cursor along: the next VM's frames and
+   * events must not show it. */
+  const uint64_t serial = store.cursor().serial;
+  store.connection_lost(true);
+  fail_if(store.cursor().visible);
+  fail_unless(store.cursor().image == nullptr);
+  fail_unless(store.cursor().serial > serial);
 }
 GST_END_TEST;
 

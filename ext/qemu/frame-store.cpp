@@ -339,11 +339,16 @@ Wake FrameStore::wait(const WaitArgs &args, FrameFormat *format, std::string *er
     }
     if (ended_)
       return Wake::Ended;
-    if (args.want_cursor && cursor_.serial != args.cursor_serial)
-      return Wake::Cursor;
     const int64_t now = g_get_monotonic_time();
     /* Never sleep longer than a second: a lost wake-up costs at most that. */
     int64_t deadline = now + G_USEC_PER_SEC;
+    if (args.want_cursor && cursor_.serial != args.cursor_serial) {
+      /* At most one cursor report per frame interval, however fast the
+       * guest moves it: the latest state is what gets reported. */
+      if (now >= args.earliest_cursor_us)
+        return Wake::Cursor;
+      deadline = std::min(deadline, args.earliest_cursor_us);
+    }
     if (have_surface_ && format_.generation != args.generation) {
       const int64_t settled = std::min(format_since_us_ + args.format_settle_us,
                                        unreported_since_us_ + 3 * args.format_settle_us);

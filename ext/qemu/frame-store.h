@@ -73,9 +73,11 @@ struct WaitArgs {
    * that never stops changing gets its latest surface reported after three
    * times this at most. */
   int64_t format_settle_us = 0;
-  /* With want_cursor, a cursor whose serial differs from this wakes. */
+  /* With want_cursor, a cursor whose serial differs from this wakes, not
+   * before earliest_cursor_us. */
   bool want_cursor = false;
   uint64_t cursor_serial = 0;
+  int64_t earliest_cursor_us = 0;
 };
 
 class FrameStore {

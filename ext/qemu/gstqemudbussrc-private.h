@@ -49,6 +49,7 @@ struct GstQemuDBusSrcPrivate {
   std::atomic<uint64_t> keepalive_frames{0};
   uint64_t cursor_serial = 0;       /* of the last qemu-cursor event sent */
   uint64_t cursor_image_serial = 0; /* of the image in it */
+  int64_t last_cursor_us = 0;       /* when it was sent: one per frame interval */
   GstBuffer *cursor_image = nullptr;
   std::atomic<uint64_t> cursor_events{0};
 

@@ -133,6 +133,7 @@ static gboolean gst_qemu_dbus_src_start(GstBaseSrc *base) {
   priv->keepalive_frames = 0;
   priv->pushed_any = false;
   priv->cursor_serial = priv->cursor_image_serial = 0;
+  priv->last_cursor_us = 0;
   gst_clear_buffer(&priv->cursor_image);
   priv->cursor_events = priv->input_events = 0;
   priv->client->start();
@@ -410,6 +411,7 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
     args.format_settle_us = kFormatSettleUs;
     args.want_cursor = priv->pushed_any;
     args.cursor_serial = priv->cursor_serial;
+    args.earliest_cursor_us = priv->last_cursor_us ? priv->last_cursor_us + interval_us : 0;
     args.keepalive_at_us =
         s.keepalive_ms && priv->last_push_us ? priv->last_push_us + int64_t(s.keepalive_ms) * 1000 : 0;
     vmd::FrameFormat fmt;
@@ -436,6 +438,7 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
       }
       case vmd::Wake::Cursor:
         qemu_dbus_src_send_cursor(self, store->cursor());
+        priv->last_cursor_us = g_get_monotonic_time();
         continue;
       case vmd::Wake::Frame:
       case vmd::Wake::Keepalive: {

@@ -407,7 +407,7 @@ GST_END_TEST;
 /* show-cursor=false: no cursor in the frames, and a move is an event and a
  * message, not a frame. */
 GST_START_TEST(test_cursor_not_drawn) {
-  Fixture f("keepalive-ms=0 show-cursor=false");
+  Fixture f("keepalive-ms=0 show-cursor=false max-framerate=10/1");
   CursorEvents events;
   attach(f, &events);
   show_surface(f, 64, 48, 5);
@@ -415,11 +415,18 @@ GST_START_TEST(test_cursor_not_drawn) {
   fail_unless(f.qemu->cursor_define(12, 10, 0, 0, red_cursor(), &error), "%s", error.c_str());
   fail_unless(f.qemu->mouse_set(10, 10, 1, &error));
   fail_unless(events.wait_x(10, 3000) != nullptr);
-  const uint64_t frames = f.pipe->stat("frames");
-  for (int x = 11; x < 20; x++)
+  const uint64_t frames = f.pipe->stat("frames"), reports = f.pipe->stat("cursor-events");
+  const int64_t t0 = g_get_monotonic_time();
+  for (int x = 11; x < 60; x++)
     fail_unless(f.qemu->mouse_set(x, 10, 1, &error));
-  fail_unless(events.wait_x(19, 3000) != nullptr);
+  const int64_t moving_ms = (g_get_monotonic_time() - t0) / 1000;
+  fail_unless(events.wait_x(59, 3000) != nullptr);
   fail_unless_equals_uint64(f.pipe->stat("frames"), frames);
+  /* 49 moves, reported at most once per frame interval (100 ms) and once
+   * more for the last. */
+  const uint64_t sent = f.pipe->stat("cursor-events") - reports;
+  fail_unless(sent <= uint64_t(moving_ms / 100 + 2), "%" G_GUINT64_FORMAT " reports for 49 moves in %"
+              G_GINT64_FORMAT " ms", sent, moving_ms);
   /* Applications get it as an element message too. */
   GstBus *bus = gst_element_get_bus(f.pipe->pipeline());
   bool message = false;
@@ -433,7 +440,7 @@ GST_START_TEST(test_cursor_not_drawn) {
   g_object_set(f.pipe->source(), "show-cursor", TRUE, nullptr);
   GstSample *s = f.pipe->pull(3000);
   fail_unless(s != nullptr);
-  Rgb c = testsupport::pixel_at(s, 20, 12);
+  Rgb c = testsupport::pixel_at(s, 60, 12);
   fail_unless(c.r == 255 && c.g == 0 && c.b == 0);
   gst_sample_unref(s);
 }

@@ -40,6 +40,8 @@ struct ConsoleControl::Shared {
   uint32_t console = 0;
   bool told_unsupported = false;
   std::string last_error;
+  unsigned unflushed = 0;     /* calls sent since the last completed flush */
+  bool flush_pending = false;
 };
 
 namespace {
@@ -159,7 +161,26 @@ void ConsoleControl::call(const char *iface, const char *method, GVariant *param
                          nullptr);
 }
 
+bool ConsoleControl::can_send() const {
+  return !(shared_->flush_pending && shared_->unflushed >= kMaxUnflushed);
+}
+
 void ConsoleControl::send(const std::vector<InputCall> &calls) {
+  shared_->unflushed += unsigned(calls.size());
+  if (shared_->unflushed >= kFlushEvery && !shared_->flush_pending) {
+    shared_->flush_pending = true;
+    auto ctx = std::make_unique<std::weak_ptr<Shared>>(shared_);
+    g_dbus_connection_flush(
+        conn_, nullptr,
+        [](GObject *, GAsyncResult *, gpointer data) {
+          std::unique_ptr<std::weak_ptr<Shared>> weak(static_cast<std::weak_ptr<Shared> *>(data));
+          if (auto shared = weak->lock()) {
+            shared->flush_pending = false;
+            shared->unflushed = 0;
+          }
+        },
+        ctx.release());
+  }
   for (const InputCall &c : calls) {
     const char *method = method_name(c.method);
     switch (c.method) {

@@ -38,6 +38,13 @@ class ConsoleControl {
    * subscribes to its changes. A QEMU without a Mouse interface is logged,
    * not an error: the state stays relative. */
   void start();
+  /* Flow control: calls go out without replies, so GDBus would queue them
+   * without bound if QEMU stopped reading. Every kFlushEvery calls a flush
+   * starts; while one is pending and kMaxUnflushed calls went out since the
+   * last completed one, can_send() is false and input waits (and is
+   * dropped beyond InputPacer's bound). */
+  static constexpr unsigned kFlushEvery = 32, kMaxUnflushed = 256;
+  bool can_send() const;
   void send(const std::vector<InputCall> &calls);
   void set_ui_info(const UiInfo &info);
   /* Writes out what is queued, waiting at most timeout_ms. */

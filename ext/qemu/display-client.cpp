@@ -289,8 +289,12 @@ void DisplayClient::Impl::pump_input() {
     calls.clear();
   }
   int64_t input_next_us = 0;
-  pacer_.take_due(g_get_monotonic_time(), &calls, &input_next_us);
-  session_->control->send(calls);
+  /* While QEMU does not read what went out, input waits (a completed
+   * flush wakes this thread again). */
+  if (session_->control->can_send()) {
+    pacer_.take_due(g_get_monotonic_time(), &calls, &input_next_us);
+    session_->control->send(calls);
+  }
   if (ui_due)
     session_->control->set_ui_info(info);
   const int64_t next_us = ui_next_us && input_next_us ? std::min(ui_next_us, input_next_us)

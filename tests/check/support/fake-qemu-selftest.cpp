@@ -155,9 +155,19 @@ class ClientListener {
         console_(console),
         interfaces_(std::move(interfaces)) {}
 
-  ~ClientListener() { stop(); }
+  ~ClientListener() {
+    stop();
+    if (loop_)
+      g_main_loop_unref(loop_);
+    if (ctx_)
+      g_main_context_unref(ctx_);
+  }
 
   std::string start() {
+    /* Made here and freed only after the join: stop() may still use them
+     * when the thread ended early (a failed setup). */
+    ctx_ = g_main_context_new();
+    loop_ = g_main_loop_new(ctx_, FALSE);
     std::promise<std::string> ready;
     auto result = ready.get_future();
     thread_ = std::thread([this, &ready] { run(&ready); });
@@ -206,8 +216,6 @@ class ClientListener {
   }
 
   void run(std::promise<std::string> *ready) {
-    ctx_ = g_main_context_new();
-    loop_ = g_main_loop_new(ctx_, FALSE);
     g_main_context_push_thread_default(ctx_);
     std::string error = setup();
     ready->set_value(error);
@@ -225,8 +233,6 @@ class ClientListener {
     while (g_main_context_iteration(ctx_, FALSE)) {
     }
     g_main_context_pop_thread_default(ctx_);
-    g_main_loop_unref(loop_);
-    g_main_context_unref(ctx_);
   }
 
   std::string setup() {

@@ -145,8 +145,7 @@ GstSample *pull_frame(SrcPipeline &pipe, int w, int h) {
 GST_START_TEST(test_keyboard_and_relative_mouse) {
   SKIP_WITHOUT_VM();
   std::string error;
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions o;
   o.name = "ps2";
   o.bus_address = bus->address();
@@ -274,8 +273,7 @@ bool is(Rgb c, uint8_t r, uint8_t g, uint8_t b) { return c.r == r && c.g == g &&
 GST_START_TEST(test_cursor_resize_and_tablet) {
   SKIP_WITHOUT_VM();
   std::string error;
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions o;
   o.name = "virtio";
   o.bus_address = bus->address();
@@ -359,8 +357,7 @@ GST_START_TEST(test_viewer_window) {
   }
   auto x = vmtest::VirtualDisplay::start(&error);
   fail_unless(x != nullptr, "%s", error.c_str());
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions o;
   o.name = "viewer";
   o.bus_address = bus->address();

@@ -92,8 +92,7 @@ GstSample *pull_pattern(SrcPipeline &pipe, int w, int h, int timeout_ms, std::st
 GST_START_TEST(test_drm_32bpp_pattern_resize_and_kill) {
   SKIP_WITHOUT_VM();
   std::string error;
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions o;
   o.name = "drm32";
   o.bus_address = bus->address();
@@ -155,8 +154,7 @@ GST_END_TEST;
 GST_START_TEST(test_fb_24bpp_pattern) {
   SKIP_WITHOUT_VM();
   std::string error;
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions o;
   o.name = "fb24";
   o.bus_address = bus->address();
@@ -227,8 +225,7 @@ GST_END_TEST;
 GST_START_TEST(test_two_vms_by_name) {
   SKIP_WITHOUT_VM();
   std::string error;
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions a;
   a.name = "alpha";
   a.bus_address = bus->address();

@@ -154,8 +154,7 @@ void capture_from(GstDevice *device, int width, int height, int timeout_ms) {
 
 GST_START_TEST(test_monitor_lists_two_vms_and_drops_one) {
   std::string error;
-  auto bus = PrivateBus::start(&error);
-  fail_unless(bus != nullptr, "%s", error.c_str());
+  auto bus = vmtest::private_bus();
   VmOptions a;
   a.name = "alpha";
   a.bus_address = bus->address();

@@ -28,6 +28,14 @@ inline std::unique_ptr<TestVm> boot(const VmOptions &o) {
   return vm;
 }
 
+/* A private dbus-daemon, or the test fails saying why. */
+inline std::unique_ptr<PrivateBus> private_bus() {
+  std::string error;
+  auto bus = PrivateBus::start(&error);
+  fail_unless(bus != nullptr, "%s", error.c_str());
+  return bus;
+}
+
 /* main() of a suite-"qemu" program: without QEMU or the VM image the whole
  * suite is skipped (exit 77, which meson reports as SKIP) with the reason
  * printed; else the suite runs. */

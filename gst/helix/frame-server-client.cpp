@@ -19,7 +19,7 @@ namespace vmd::helix {
 namespace hx = vmd::hxfr;
 
 ClientSession::ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn,
-                             EncoderChoice encoder, uint32_t max_payload,
+                             encode::EncoderChoice encoder, uint32_t max_payload,
                              std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
                              SessionLimits limits, std::string token)
     : id_(id),

@@ -47,7 +47,7 @@ struct SessionLimits {
 
 class ClientSession {
  public:
-  ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn, EncoderChoice encoder,
+  ClientSession(uint64_t id, std::unique_ptr<hxfr::Connection> conn, encode::EncoderChoice encoder,
                 uint32_t max_payload, std::shared_ptr<ScanoutRegistry> scanouts, int cancel_fd,
                 SessionLimits limits, std::string token);
   ~ClientSession(); /* joins */
@@ -102,7 +102,7 @@ class ClientSession {
 
   uint64_t id_;
   std::unique_ptr<hxfr::Connection> conn_;
-  EncoderChoice encoder_choice_;
+  encode::EncoderChoice encoder_choice_;
   uint32_t max_payload_;
   std::shared_ptr<ScanoutRegistry> scanouts_;
   int cancel_fd_;

@@ -29,7 +29,7 @@ const char *profile_caps(uint8_t profile_idc) {
 
 }  // namespace
 
-FrameEncoder::FrameEncoder(EncoderChoice choice, std::function<bool()> cancelled)
+FrameEncoder::FrameEncoder(encode::EncoderChoice choice, std::function<bool()> cancelled)
     : choice_(std::move(choice)), cancelled_(std::move(cancelled)) {
   gst_video_info_init(&info_);
 }
@@ -125,7 +125,7 @@ bool FrameEncoder::build(const GstVideoInfo &info, std::string *error) {
   gst_object_unref(appsink_);
   convert_sink_ = gst_element_get_static_pad(conv, "sink");
   gst_object_unref(conv);
-  encoder_ = find_encoder_element(p);
+  encoder_ = encode::find_encoder_element(p);
 
   GstVideoInfo with_rate = info;
   GST_VIDEO_INFO_FPS_N(&with_rate) = gint(fps_num_);
@@ -133,7 +133,7 @@ bool FrameEncoder::build(const GstVideoInfo &info, std::string *error) {
   GstCaps *caps = gst_video_info_to_caps(&with_rate);
   gst_app_src_set_caps(GST_APP_SRC(appsrc_), caps);
   gst_caps_unref(caps);
-  if (bitrate_bps_ && encoder_ && !set_encoder_bitrate(encoder_, bitrate_bps_))
+  if (bitrate_bps_ && encoder_ && !encode::set_encoder_bitrate(encoder_, bitrate_bps_))
     GST_WARNING("encoder %s has no bitrate property we know: bitrate ignored",
                 GST_OBJECT_NAME(encoder_));
 
@@ -235,7 +235,7 @@ void FrameEncoder::set_bitrate(uint32_t bitrate_bps) {
   if (!bitrate_bps)
     return;
   bitrate_bps_ = bitrate_bps;
-  if (encoder_ && !set_encoder_bitrate(encoder_, bitrate_bps))
+  if (encoder_ && !encode::set_encoder_bitrate(encoder_, bitrate_bps))
     GST_WARNING("encoder %s has no bitrate property we know: bitrate ignored",
                 GST_OBJECT_NAME(encoder_));
 }

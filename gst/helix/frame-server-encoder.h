@@ -41,7 +41,7 @@ class FrameEncoder {
  public:
   /* cancelled: polled while encode() waits (at least every kPollSliceMs); true makes it give
    * up at once. Called on the encoding thread; may be empty. */
-  explicit FrameEncoder(EncoderChoice choice, std::function<bool()> cancelled = nullptr);
+  explicit FrameEncoder(encode::EncoderChoice choice, std::function<bool()> cancelled = nullptr);
   static constexpr int kPollSliceMs = 20;
   ~FrameEncoder();
   FrameEncoder(const FrameEncoder &) = delete;
@@ -71,7 +71,7 @@ class FrameEncoder {
   void teardown();
   std::string bus_error();
 
-  EncoderChoice choice_;
+  encode::EncoderChoice choice_;
   std::function<bool()> cancelled_;
   GstElement *pipeline_ = nullptr;
   GstElement *appsrc_ = nullptr;   /* owned by pipeline_ */

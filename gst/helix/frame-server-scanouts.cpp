@@ -65,7 +65,7 @@ void ScanoutRegistry::clear_frames() {
 }
 
 bool ScanoutRegistry::subscribe(uint32_t id, std::shared_ptr<Subscriber> subscriber,
-                                const EncoderChoice &encoder) {
+                                const encode::EncoderChoice &encoder) {
   std::lock_guard<std::mutex> g(lock_);
   auto it = scanouts_.find(id);
   if (it == scanouts_.end())

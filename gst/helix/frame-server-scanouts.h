@@ -46,7 +46,7 @@ class ScanoutRegistry {
 
   /* SUBSCRIBE: false when the scanout has no sink pad. The scanout's shared stream (and its
    * encoder, built from `encoder`) is created for the first subscriber. */
-  bool subscribe(uint32_t id, std::shared_ptr<Subscriber> subscriber, const EncoderChoice &encoder);
+  bool subscribe(uint32_t id, std::shared_ptr<Subscriber> subscriber, const encode::EncoderChoice &encoder);
   /* CONFIG_REQ bitrate / KEYFRAME_REQ of a subscriber, for the shared stream. */
   void set_stream_bitrate(uint32_t id, uint32_t bitrate_bps);
   void request_stream_keyframe(uint32_t id);

@@ -141,7 +141,7 @@ bool Subscriber::closed() {
   return closed_;
 }
 
-ScanoutStream::ScanoutStream(uint32_t scanout, EncoderChoice encoder)
+ScanoutStream::ScanoutStream(uint32_t scanout, encode::EncoderChoice encoder)
     : scanout_(scanout),
       encoder_(std::make_unique<FrameEncoder>(std::move(encoder),
                                               [this] { return cancel_.load(); })) {

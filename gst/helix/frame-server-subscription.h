@@ -114,7 +114,7 @@ class Subscriber {
 
 class ScanoutStream {
  public:
-  ScanoutStream(uint32_t scanout, EncoderChoice encoder);
+  ScanoutStream(uint32_t scanout, encode::EncoderChoice encoder);
   ~ScanoutStream(); /* stops and joins */
   ScanoutStream(const ScanoutStream &) = delete;
   ScanoutStream &operator=(const ScanoutStream &) = delete;

@@ -23,7 +23,7 @@ namespace vmd::helix {
 
 struct ServerConfig {
   std::string address = "vsock://-1:5000";
-  EncoderChoice encoder;
+  encode::EncoderChoice encoder;
   uint32_t max_clients = 16;
   uint32_t max_payload = 64u * 1024 * 1024;
   SessionLimits limits;

@@ -223,7 +223,7 @@ static bool start_server(GstHelixFrameSrv *self) {
                       ("set a shorter token, the same on vsockenc and helixframesrv"));
     return false;
   }
-  if (!vmd::helix::choose_encoder(s.encoder, &config.encoder, &error)) {
+  if (!vmd::encode::choose_encoder(s.encoder, &config.encoder, &error)) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No usable H.264 encoder."),
                       ("%s", error.c_str()));
     return false;

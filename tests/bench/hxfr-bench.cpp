@@ -433,7 +433,7 @@ struct Local {
   }
 
   /* helixframesrv's pipeline (frame-server-encoder.cpp), word for word. */
-  bool build(const vmd::helix::EncoderChoice &choice, GstVideoFormat format, std::string *error) {
+  bool build(const vmd::encode::EncoderChoice &choice, GstVideoFormat format, std::string *error) {
     std::string desc =
         "appsrc name=src format=time is-live=false block=false "
         "! videoconvert name=conv ! " +
@@ -458,8 +458,8 @@ struct Local {
     GstCaps *caps = gst_video_info_to_caps(&info);
     gst_app_src_set_caps(GST_APP_SRC(appsrc), caps);
     gst_caps_unref(caps);
-    GstElement *enc = vmd::helix::find_encoder_element(pipeline);
-    if (!enc || !vmd::helix::set_encoder_bitrate(enc, kBitrateBps))
+    GstElement *enc = vmd::encode::find_encoder_element(pipeline);
+    if (!enc || !vmd::encode::set_encoder_bitrate(enc, kBitrateBps))
       fprintf(stderr, "hxfr-bench: local encoder: bitrate not set\n");
     if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
       *error = "cannot start '" + desc + "'";
@@ -738,9 +738,9 @@ int main(int argc, char **argv) {
   }
   gst_init(&argc, &argv);
 
-  vmd::helix::EncoderChoice choice;
+  vmd::encode::EncoderChoice choice;
   std::string error;
-  if (!vmd::helix::choose_encoder(encoder, &choice, &error)) {
+  if (!vmd::encode::choose_encoder(encoder, &choice, &error)) {
     fprintf(stderr, "hxfr-bench: %s\n", error.c_str());
     return 1;
   }

@@ -1,9 +1,9 @@
-/* gst-vmdisplay: choosing and configuring the H.264 encoder helixframesrv uses. */
+/* gst-vmdisplay: choosing and configuring the H.264 encoder helixframesrv and vmwebrtcsink use. */
 #include "encoder-factory.h"
 
 #include <cstring>
 
-namespace vmd::helix {
+namespace vmd::encode {
 
 const char *const kAutoEncoderOrder[] = {
     "vah264enc", "vaapih264enc", "nvh264enc", "qsvh264enc", "x264enc", "openh264enc",
@@ -146,4 +146,4 @@ bool set_encoder_bitrate(GstElement *encoder, uint32_t bitrate_bps) {
   return true;
 }
 
-}  // namespace vmd::helix
+}  // namespace vmd::encode

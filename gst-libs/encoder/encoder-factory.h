@@ -1,4 +1,4 @@
-/* gst-vmdisplay: choosing and configuring the H.264 encoder helixframesrv uses.
+/* gst-vmdisplay: choosing and configuring the H.264 encoder helixframesrv and vmwebrtcsink use.
  *
  * The `encoder` property is "auto" (the best hardware encoder present, then software), a
  * factory name ("x264enc") or a bin description ("x264enc bitrate=2000 ! queue"). This file
@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-namespace vmd::helix {
+namespace vmd::encode {
 
 /* The order "auto" tries: VA (new, then old), NVENC, Quick Sync, then software. */
 extern const char *const kAutoEncoderOrder[];
@@ -41,4 +41,4 @@ bool set_encoder_bitrate(GstElement *encoder, uint32_t bitrate_bps);
  * or nullptr. Not a new reference. */
 GstElement *find_encoder_element(GstElement *bin);
 
-}  // namespace vmd::helix
+}  // namespace vmd::encode

@@ -8,6 +8,8 @@ PACKAGES=(
   # build
   meson ninja-build pkg-config g++ gcc libc6-dev linux-libc-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libglib2.0-dev libdrm-dev
+  # vmwebrtcsink: libsoup 3, webrtcbin's library and ICE plugin, JSON, zlib (cursor PNGs)
+  libsoup-3.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice libjson-glib-dev zlib1g-dev
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav

@@ -1,0 +1,309 @@
+/* gst-vmdisplay: one viewer of vmwebrtcsink (see viewer-session.h). */
+#include "viewer-session.h"
+
+#include "webrtc-log.h"
+
+#include <gst/sdp/sdp.h>
+
+#define GST_CAT_DEFAULT vmd_webrtc_debug
+
+namespace vmd::webrtc {
+
+/* The header extensions rtph264pay can write in 1.22 (with the rtpmanager plugin). */
+static const std::vector<std::string> kSupportedExtensions = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid",
+};
+
+struct ViewerSession::Signals {
+  static void remote_set(GstPromise *promise, gpointer data) {
+    gst_promise_unref(promise);
+    static_cast<ViewerSession *>(data)->on_remote_set();
+  }
+  static void answer_created(GstPromise *promise, gpointer data) {
+    static_cast<ViewerSession *>(data)->on_answer_created(promise);
+    gst_promise_unref(promise);
+  }
+  static void gathering(GObject *, GParamSpec *, gpointer data) {
+    static_cast<ViewerSession *>(data)->on_gathering_changed();
+  }
+  static void ice_state(GObject *, GParamSpec *, gpointer data) {
+    static_cast<ViewerSession *>(data)->on_ice_state_changed();
+  }
+  static void data_channel(GstElement *, GstWebRTCDataChannel *channel, gpointer data) {
+    static_cast<ViewerSession *>(data)->on_data_channel(channel);
+  }
+  static void channel_open(GstWebRTCDataChannel *, gpointer data) {
+    auto *self = static_cast<ViewerSession *>(data);
+    {
+      std::lock_guard<std::mutex> guard(self->lock_);
+      self->channel_open_ = true;
+    }
+    if (!self->torn_down_ && self->cb_.channel_open)
+      self->cb_.channel_open();
+  }
+  static void channel_close(GstWebRTCDataChannel *, gpointer data) {
+    auto *self = static_cast<ViewerSession *>(data);
+    {
+      std::lock_guard<std::mutex> guard(self->lock_);
+      self->channel_open_ = false;
+    }
+    if (!self->torn_down_ && self->cb_.gone)
+      self->cb_.gone("the data channel closed");
+  }
+  static void channel_message(GstWebRTCDataChannel *, const gchar *text, gpointer data) {
+    auto *self = static_cast<ViewerSession *>(data);
+    if (text && !self->torn_down_ && self->cb_.message)
+      self->cb_.message(text);
+  }
+};
+
+ViewerSession::ViewerSession(std::string id, GstBin *bin, GstElement *tee,
+                             SessionSettings settings, Callbacks callbacks)
+    : id_(std::move(id)), bin_(bin), tee_(tee), settings_(std::move(settings)),
+      cb_(std::move(callbacks)), created_us_(g_get_monotonic_time()) {}
+
+ViewerSession::~ViewerSession() { teardown(); }
+
+bool ViewerSession::build_branch(const VideoOffer &offer, std::string *why) {
+  const std::string q = "viewer-" + id_;
+  queue_ = gst_element_factory_make("queue", (q + "-queue").c_str());
+  pay_ = gst_element_factory_make("rtph264pay", (q + "-pay").c_str());
+  filter_ = gst_element_factory_make("capsfilter", (q + "-caps").c_str());
+  webrtc_ = gst_element_factory_make("webrtcbin", (q + "-webrtc").c_str());
+  if (!queue_ || !pay_ || !filter_ || !webrtc_) {
+    *why = !webrtc_ ? "webrtcbin is missing: install gstreamer1.0-plugins-bad"
+                    : "rtph264pay is missing: install gstreamer1.0-plugins-good";
+    for (GstElement **e : {&queue_, &pay_, &filter_, &webrtc_})
+      if (*e)
+        gst_object_unref(gst_object_ref_sink(*e)), *e = nullptr;
+    return false;
+  }
+  /* A viewer that falls behind loses frames (and asks for a keyframe), never stalls the tee. */
+  g_object_set(queue_, "leaky", 2 /* downstream */, "max-size-buffers", 60u,
+               "max-size-bytes", 0u, "max-size-time", guint64(GST_SECOND), nullptr);
+  g_object_set(pay_, "aggregate-mode", 1 /* zero-latency */, "config-interval", -1, "pt",
+               guint(offer.payload_type), nullptr);
+  GstCaps *caps = video_rtp_caps(offer, kSupportedExtensions);
+  g_object_set(filter_, "caps", caps, nullptr);
+  g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  if (!settings_.stun_server.empty())
+    g_object_set(webrtc_, "stun-server", settings_.stun_server.c_str(), nullptr);
+  if (!settings_.turn_server.empty())
+    g_object_set(webrtc_, "turn-server", settings_.turn_server.c_str(), nullptr);
+
+  gst_bin_add_many(bin_, queue_, pay_, filter_, webrtc_, nullptr);
+  GstPad *sink = gst_element_request_pad_simple(webrtc_, "sink_%u");
+  bool ok = sink && gst_element_link_many(queue_, pay_, filter_, nullptr);
+  if (ok) {
+    GstPad *src = gst_element_get_static_pad(filter_, "src");
+    ok = gst_pad_link(src, sink) == GST_PAD_LINK_OK;
+    gst_object_unref(src);
+    GstWebRTCRTPTransceiver *trans = nullptr;
+    g_object_get(sink, "transceiver", &trans, nullptr);
+    if (trans) {
+      g_object_set(trans, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
+                   "codec-preferences", caps, nullptr);
+      gst_object_unref(trans);
+    }
+  }
+  gst_caps_unref(caps);
+  if (sink)
+    gst_object_unref(sink);
+  if (!ok) {
+    *why = "cannot link the viewer's payloader to webrtcbin";
+    return false;
+  }
+  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(Signals::gathering), this);
+  g_signal_connect(webrtc_, "notify::ice-connection-state", G_CALLBACK(Signals::ice_state), this);
+  g_signal_connect(webrtc_, "on-data-channel", G_CALLBACK(Signals::data_channel), this);
+  for (GstElement *e : {webrtc_, filter_, pay_, queue_})
+    gst_element_sync_state_with_parent(e);
+
+  /* Linked last, when the branch is running: the tee sends it buffers from then on. */
+  tee_pad_ = gst_element_request_pad_simple(tee_, "src_%u");
+  pay_sink_ = gst_element_get_static_pad(queue_, "sink");
+  if (!tee_pad_ || gst_pad_link(tee_pad_, pay_sink_) != GST_PAD_LINK_OK) {
+    *why = "cannot link the viewer to the encoded stream";
+    return false;
+  }
+  return true;
+}
+
+bool ViewerSession::start(const std::string &offer_sdp, const VideoOffer &offer,
+                          std::string *why) {
+  if (!build_branch(offer, why))
+    return false;
+  set_remote_offer(offer_sdp);
+  return true;
+}
+
+void ViewerSession::set_remote_offer(const std::string &offer_sdp) {
+  GstSDPMessage *sdp = nullptr;
+  gst_sdp_message_new_from_text(offer_sdp.c_str(), &sdp);
+  GstWebRTCSessionDescription *desc =
+      gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
+  GstPromise *promise = gst_promise_new_with_change_func(Signals::remote_set, this, nullptr);
+  g_signal_emit_by_name(webrtc_, "set-remote-description", desc, promise);
+  gst_webrtc_session_description_free(desc);
+}
+
+void ViewerSession::on_remote_set() {
+  if (torn_down_)
+    return;
+  GstPromise *promise = gst_promise_new_with_change_func(Signals::answer_created, this, nullptr);
+  g_signal_emit_by_name(webrtc_, "create-answer", nullptr, promise);
+}
+
+void ViewerSession::on_answer_created(GstPromise *promise) {
+  if (torn_down_)
+    return;
+  const GstStructure *reply = gst_promise_get_reply(promise);
+  GstWebRTCSessionDescription *answer = nullptr;
+  if (reply)
+    gst_structure_get(reply, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
+  if (!answer) {
+    GError *err = nullptr;
+    if (reply)
+      gst_structure_get(reply, "error", G_TYPE_ERROR, &err, nullptr);
+    answer_once(false, std::string("webrtcbin could not answer the offer: ") +
+                           (err ? err->message : "no reason given"));
+    g_clear_error(&err);
+    return;
+  }
+  g_signal_emit_by_name(webrtc_, "set-local-description", answer, nullptr);
+  gst_webrtc_session_description_free(answer);
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    local_set_ = true;
+  }
+  on_gathering_changed(); /* gathering may be complete already */
+}
+
+void ViewerSession::on_gathering_changed() {
+  GstWebRTCICEGatheringState state = GST_WEBRTC_ICE_GATHERING_STATE_NEW;
+  g_object_get(webrtc_, "ice-gathering-state", &state, nullptr);
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (!local_set_ || answered_ || state != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
+      return;
+  }
+  GstWebRTCSessionDescription *local = nullptr;
+  g_object_get(webrtc_, "local-description", &local, nullptr);
+  if (!local) {
+    answer_once(false, "webrtcbin has no local description");
+    return;
+  }
+  gchar *text = gst_sdp_message_as_text(local->sdp);
+  answer_once(true, text);
+  g_free(text);
+  gst_webrtc_session_description_free(local);
+}
+
+void ViewerSession::answer_once(bool ok, const std::string &sdp_or_reason) {
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (answered_)
+      return;
+    answered_ = true;
+  }
+  if (cb_.answered)
+    cb_.answered(ok, sdp_or_reason);
+}
+
+void ViewerSession::on_ice_state_changed() {
+  GstWebRTCICEConnectionState state = GST_WEBRTC_ICE_CONNECTION_STATE_NEW;
+  g_object_get(webrtc_, "ice-connection-state", &state, nullptr);
+  GST_DEBUG("viewer %s: ICE connection state %d", id_.c_str(), int(state));
+  const bool connected = state == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
+                         state == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED;
+  const bool was = ice_connected_.exchange(connected);
+  if (connected) {
+    disconnected_since_us_ = 0;
+    if (!was && cb_.connected && !torn_down_)
+      cb_.connected();
+  } else if (was) {
+    disconnected_since_us_ = g_get_monotonic_time();
+  }
+  if ((state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED ||
+       state == GST_WEBRTC_ICE_CONNECTION_STATE_CLOSED) && cb_.gone && !torn_down_)
+    cb_.gone(state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED ? "ICE failed" : "ICE closed");
+}
+
+void ViewerSession::on_data_channel(GstWebRTCDataChannel *channel) {
+  gchar *label = nullptr;
+  g_object_get(channel, "label", &label, nullptr);
+  const bool input = label && g_str_equal(label, "input");
+  GST_INFO("viewer %s: data channel '%s'%s", id_.c_str(), label ? label : "",
+           input ? "" : " ignored (only 'input' is ours)");
+  g_free(label);
+  if (!input)
+    return;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (channel_)
+      return; /* one input channel per viewer */
+    channel_ = GST_WEBRTC_DATA_CHANNEL(gst_object_ref(channel));
+  }
+  g_signal_connect(channel, "on-open", G_CALLBACK(Signals::channel_open), this);
+  g_signal_connect(channel, "on-close", G_CALLBACK(Signals::channel_close), this);
+  g_signal_connect(channel, "on-message-string", G_CALLBACK(Signals::channel_message), this);
+  GstWebRTCDataChannelState state = GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING;
+  g_object_get(channel, "ready-state", &state, nullptr);
+  if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
+    Signals::channel_open(channel, this);
+}
+
+bool ViewerSession::send(const std::string &text) {
+  GstWebRTCDataChannel *channel = nullptr;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (!channel_ || !channel_open_ || torn_down_)
+      return false;
+    channel = GST_WEBRTC_DATA_CHANNEL(gst_object_ref(channel_));
+  }
+  GError *err = nullptr;
+  bool ok = gst_webrtc_data_channel_send_string_full(channel, text.c_str(), &err);
+  if (!ok)
+    GST_DEBUG("viewer %s: send failed: %s", id_.c_str(), err ? err->message : "?");
+  g_clear_error(&err);
+  gst_object_unref(channel);
+  return ok;
+}
+
+void ViewerSession::teardown() {
+  if (torn_down_.exchange(true))
+    return;
+  GstWebRTCDataChannel *channel = nullptr;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    std::swap(channel, channel_);
+    channel_open_ = false;
+  }
+  if (channel) {
+    g_signal_handlers_disconnect_by_data(channel, this);
+    gst_object_unref(channel);
+  }
+  if (webrtc_)
+    g_signal_handlers_disconnect_by_data(webrtc_, this);
+  if (tee_pad_) {
+    /* tee's release unlinks the pad and is safe while it streams. */
+    gst_element_release_request_pad(tee_, tee_pad_);
+    gst_object_unref(tee_pad_);
+    tee_pad_ = nullptr;
+  }
+  if (pay_sink_) {
+    gst_object_unref(pay_sink_);
+    pay_sink_ = nullptr;
+  }
+  for (GstElement **e : {&webrtc_, &filter_, &pay_, &queue_}) {
+    if (!*e)
+      continue;
+    gst_element_set_locked_state(*e, TRUE);
+    gst_element_set_state(*e, GST_STATE_NULL);
+    gst_bin_remove(bin_, *e);
+    *e = nullptr;
+  }
+  GST_INFO("viewer %s: gone", id_.c_str());
+}
+
+}  // namespace vmd::webrtc

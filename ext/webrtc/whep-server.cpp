@@ -351,6 +351,8 @@ bool Server::open(GTlsCertificate *tls, std::string *error, unsigned *port) {
  * that were given already go out, the rest get 503; the loop quits once they are written
  * (or after kStopFlushMs). */
 void Server::begin_shutdown() {
+  if (stopping_)
+    return;
   stopping_ = true;
   std::vector<uint64_t> ids;
   {
@@ -909,6 +911,10 @@ void WhepServer::stop() {
   if (!impl_->thread.joinable())
     return;
   impl_->begin_shutdown();
+  /* From the handler (the server thread): the loop ends; a later stop() or the
+   * destructor, from another thread, joins it. */
+  if (std::this_thread::get_id() == impl_->thread.get_id())
+    return;
   impl_->thread.join();
   g_main_context_unref(impl_->context);
   impl_->context = nullptr;

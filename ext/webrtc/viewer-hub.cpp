@@ -296,17 +296,12 @@ void ViewerHub::reap() {
   std::vector<std::string> dead;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    for (auto &kv : viewers_) {
-      const ViewerSession &s = *kv.second->session;
-      if (s.ice_connected())
-        continue;
-      const gint64 since = s.disconnected_since_us() ? s.disconnected_since_us() : s.created_us();
-      if (now - since > timeout)
+    for (auto &kv : viewers_)
+      if (now - kv.second->session->alive_us() > timeout)
         dead.push_back(kv.first);
-    }
   }
   for (auto &id : dead)
-    teardown_now(id, "no ICE connection for session-timeout=" +
+    teardown_now(id, "no sign of life (ICE, RTCP) for session-timeout=" +
                          std::to_string(settings_.session_timeout_s) + " s");
 }
 

@@ -50,6 +50,14 @@ struct ViewerSession::Signals {
     if (!self->torn_down_ && self->cb_.gone)
       self->cb_.gone("the data channel closed");
   }
+  static void rtcp_seen(GstElement *, guint, guint, gpointer data) {
+    static_cast<ViewerSession *>(data)->alive_us_ = g_get_monotonic_time();
+  }
+  static void rtcp_bye(GstElement *, guint, guint, gpointer data) {
+    auto *self = static_cast<ViewerSession *>(data);
+    if (!self->torn_down_ && self->cb_.gone)
+      self->cb_.gone("RTCP BYE");
+  }
   static void channel_message(GstWebRTCDataChannel *, const gchar *text, gpointer data) {
     auto *self = static_cast<ViewerSession *>(data);
     if (text && !self->torn_down_ && self->cb_.message)
@@ -60,7 +68,7 @@ struct ViewerSession::Signals {
 ViewerSession::ViewerSession(std::string id, GstBin *bin, GstElement *tee,
                              SessionSettings settings, Callbacks callbacks)
     : id_(std::move(id)), bin_(bin), tee_(tee), settings_(std::move(settings)),
-      cb_(std::move(callbacks)), created_us_(g_get_monotonic_time()) {}
+      cb_(std::move(callbacks)), created_us_(g_get_monotonic_time()), alive_us_(created_us_) {}
 
 ViewerSession::~ViewerSession() { teardown(); }
 
@@ -116,6 +124,11 @@ bool ViewerSession::build_branch(const VideoOffer &offer, std::string *why) {
   g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(Signals::gathering), this);
   g_signal_connect(webrtc_, "notify::ice-connection-state", G_CALLBACK(Signals::ice_state), this);
   g_signal_connect(webrtc_, "on-data-channel", G_CALLBACK(Signals::data_channel), this);
+  rtpbin_ = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin");
+  if (rtpbin_) {
+    g_signal_connect(rtpbin_, "on-ssrc-active", G_CALLBACK(Signals::rtcp_seen), this);
+    g_signal_connect(rtpbin_, "on-bye-ssrc", G_CALLBACK(Signals::rtcp_bye), this);
+  }
   for (GstElement *e : {webrtc_, filter_, pay_, queue_})
     gst_element_sync_state_with_parent(e);
 
@@ -217,12 +230,10 @@ void ViewerSession::on_ice_state_changed() {
   const bool connected = state == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
                          state == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED;
   const bool was = ice_connected_.exchange(connected);
-  if (connected) {
-    disconnected_since_us_ = 0;
-    if (!was && cb_.connected && !torn_down_)
+  if (connected && !was) {
+    alive_us_ = g_get_monotonic_time();
+    if (cb_.connected && !torn_down_)
       cb_.connected();
-  } else if (was) {
-    disconnected_since_us_ = g_get_monotonic_time();
   }
   if ((state == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED ||
        state == GST_WEBRTC_ICE_CONNECTION_STATE_CLOSED) && cb_.gone && !torn_down_)
@@ -285,6 +296,11 @@ void ViewerSession::teardown() {
   }
   if (webrtc_)
     g_signal_handlers_disconnect_by_data(webrtc_, this);
+  if (rtpbin_) {
+    g_signal_handlers_disconnect_by_data(rtpbin_, this);
+    gst_object_unref(rtpbin_);
+    rtpbin_ = nullptr;
+  }
   if (tee_pad_) {
     /* tee's release unlinks the pad and is safe while it streams. */
     gst_element_release_request_pad(tee_, tee_pad_);

@@ -40,7 +40,7 @@ class ViewerSession {
     std::function<void()> channel_open;
     /* ICE connected: the viewer needs a keyframe now. */
     std::function<void()> connected;
-    /* ICE failed or closed, or the channel closed: the viewer is gone. */
+    /* ICE failed or closed, the channel closed, or an RTCP BYE: the viewer is gone. */
     std::function<void(const char *why)> gone;
   };
 
@@ -64,10 +64,10 @@ class ViewerSession {
   void teardown();
 
   bool ice_connected() const { return ice_connected_; }
-  /* Monotonic microseconds of the session's creation, and of the last time ICE stopped
-   * being connected (0 while connected or before it ever was). */
-  gint64 created_us() const { return created_us_; }
-  gint64 disconnected_since_us() const { return disconnected_since_us_; }
+  /* Monotonic microseconds of the last sign of life: the session's creation, ICE becoming
+   * connected, or RTCP from the viewer (browsers send receiver reports every second or so;
+   * without consent freshness in 1.22 this is how a closed tab is noticed). */
+  gint64 alive_us() const { return alive_us_; }
 
  private:
   struct Signals; /* C callbacks, friends of this class */
@@ -99,7 +99,8 @@ class ViewerSession {
   bool answered_ = false;
   bool local_set_ = false;
   std::atomic<bool> ice_connected_{false};
-  std::atomic<gint64> disconnected_since_us_{0};
+  std::atomic<gint64> alive_us_;
+  GstElement *rtpbin_ = nullptr;
   std::atomic<bool> torn_down_{false};
 };
 

@@ -248,7 +248,12 @@ bool RemoteEncoder::hello(hxfr::Connection &conn, PeerInfo *peer, std::string *w
    * thread is taken here. Bounded: new messages are only started until the HELLO deadline,
    * and one that has started must end within timeout_ms after it. */
   hx::Parser parser(config_.max_payload);
-  const int64_t hello_deadline = now_us() + int64_t(config_.hello_timeout_ms) * 1000;
+  /* With a token, a v1 host is no use anyway: wait the whole timeout-ms for the answer, so a
+   * slow host (loaded, under valgrind) is not taken for a v1 one. */
+  const int wait_ms = config_.token.empty() ? config_.hello_timeout_ms
+                                            : std::max(config_.hello_timeout_ms,
+                                                       config_.timeout_ms);
+  const int64_t hello_deadline = now_us() + int64_t(wait_ms) * 1000;
   const int64_t hard_deadline = hello_deadline + int64_t(config_.timeout_ms) * 1000;
   for (;;) {
     if (parser.ready()) {

@@ -1,0 +1,399 @@
+/* vmwebrtcsink without a browser: a WHEP viewer made of webrtcbin (tests/check/support/
+ * whep-client) against the real element, over real sockets on 127.0.0.1:
+ * - raw video is encoded once and plays (size, colour); H.264 input is passed through;
+ * - WHEP conformance: OPTIONS, 201 + Location + answer, DELETE 200/404, 401 without the
+ *   token, 415, 400 for a bad offer, 503 for a full house (max-viewers);
+ * - the `input` data channel: control granted, pointer / button / wheel / key / resize /
+ *   pointer-rel arrive upstream as navigation and qemu-ui-info events, ping -> pong, the
+ *   qemu-cursor event reaches the viewer as cursor and cursor-pos messages;
+ * - control=first: the second viewer is told view-only and its input is dropped, and gets
+ *   control when the first leaves;
+ * - 30 viewers come and go (DELETE and abrupt close): no webrtcbin is left in the bin, and
+ *   the RSS growth is printed and bounded.
+ */
+#include "doc-check.h"
+#include "whep-client.h"
+
+#include <gst/video/video.h>
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gst/check/gstcheck.h>
+
+namespace {
+
+double slow() { return g_getenv("VMD_VALGRIND") ? 5.0 : 1.0; }
+guint ms(guint base) { return guint(base * slow()); }
+
+/* Upstream events seen at the source's pad. */
+struct Seen {
+  std::mutex lock;
+  std::vector<GstEvent *> events;
+  ~Seen() {
+    for (GstEvent *e : events)
+      gst_event_unref(e);
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> guard(lock);
+    return events.size();
+  }
+  /* Waits until at least n events are there. */
+  bool wait(size_t n, guint timeout_ms) {
+    for (guint t = 0; t < timeout_ms; t += 10) {
+      if (count() >= n)
+        return true;
+      g_usleep(10000);
+    }
+    return count() >= n;
+  }
+  GstEvent *at(size_t i) {
+    std::lock_guard<std::mutex> guard(lock);
+    return i < events.size() ? events[i] : nullptr;
+  }
+};
+
+GstPadProbeReturn record_upstream(GstPad *, GstPadProbeInfo *info, gpointer data) {
+  GstEvent *e = GST_PAD_PROBE_INFO_EVENT(info);
+  const GstStructure *s = gst_event_get_structure(e);
+  const bool nav = GST_EVENT_TYPE(e) == GST_EVENT_NAVIGATION;
+  const bool ui = GST_EVENT_TYPE(e) == GST_EVENT_CUSTOM_UPSTREAM && s &&
+                  gst_structure_has_name(s, "qemu-ui-info");
+  if (nav || ui) {
+    auto *seen = static_cast<Seen *>(data);
+    std::lock_guard<std::mutex> guard(seen->lock);
+    seen->events.push_back(gst_event_ref(e));
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+struct Served {
+  GstElement *pipeline = nullptr, *sink = nullptr, *src = nullptr;
+  std::string base, token;
+  Seen seen;
+
+  explicit Served(const std::string &desc) {
+    GError *err = nullptr;
+    pipeline = gst_parse_launch(desc.c_str(), &err);
+    fail_unless(pipeline != nullptr, "%s", err ? err->message : "");
+    g_clear_error(&err);
+    sink = gst_bin_get_by_name(GST_BIN(pipeline), "s");
+    src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+    fail_unless(sink && src);
+    GstPad *pad = gst_element_get_static_pad(src, "src");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, record_upstream, &seen, nullptr);
+    gst_object_unref(pad);
+    fail_unless(gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+    guint port = 0;
+    gchar *tok = nullptr;
+    g_object_get(sink, "bound-port", &port, "token", &tok, nullptr);
+    fail_unless(port > 0);
+    base = "http://127.0.0.1:" + std::to_string(port);
+    token = tok ? tok : "";
+    g_free(tok);
+    /* The first frame must have reached the bin before an offer can be answered. */
+    for (int i = 0; i < 500 && !stream_ready(); i++)
+      g_usleep(10000);
+  }
+  ~Served() {
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+  bool stream_ready() {
+    GstElement *tee = gst_bin_get_by_name(GST_BIN(sink), "tee");
+    if (tee)
+      gst_object_unref(tee);
+    return tee != nullptr;
+  }
+  guint viewers() {
+    guint n = 0;
+    g_object_get(sink, "viewers", &n, nullptr);
+    return n;
+  }
+  /* webrtcbin children of the sink bin. */
+  int webrtcbins() {
+    int n = 0;
+    GstIterator *it = gst_bin_iterate_elements(GST_BIN(sink));
+    GValue v = G_VALUE_INIT;
+    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+      GstElement *e = GST_ELEMENT(g_value_get_object(&v));
+      GstElementFactory *f = gst_element_get_factory(e);
+      if (f && g_str_equal(GST_OBJECT_NAME(f), "webrtcbin"))
+        n++;
+      g_value_reset(&v);
+    }
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    return n;
+  }
+  bool wait_viewers(guint n, guint timeout_ms) {
+    for (guint t = 0; t < timeout_ms; t += 20) {
+      if (viewers() == n)
+        return true;
+      g_usleep(20000);
+    }
+    return viewers() == n;
+  }
+};
+
+const char *kRaw =
+    "videotestsrc name=src is-live=true pattern=solid-color foreground-color=0xff2040e0 ! "
+    "video/x-raw,width=320,height=240,framerate=30/1 ! vmwebrtcsink name=s port=0 ";
+
+void connect_ok(vmtest::WhepClient &c, Served &srv) {
+  std::string error;
+  fail_unless(c.connect(srv.base, srv.token, &error), "%s", error.c_str());
+}
+
+long rss_kib() {
+  long kib = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return kib;
+}
+
+}  // namespace
+
+GST_START_TEST(test_plays_raw) {
+  Served srv(kRaw);
+  vmtest::WhepClient c;
+  connect_ok(c, srv);
+  const vmtest::HttpReply &r = c.reply();
+  fail_unless(r.content_type.rfind("application/sdp", 0) == 0, "%s", r.content_type.c_str());
+  fail_unless(r.location.rfind("/whep/", 0) == 0, "Location %s", r.location.c_str());
+  fail_unless(r.body.find("a=sendonly") != std::string::npos, "answer not sendonly:\n%s",
+              r.body.c_str());
+  fail_unless(c.wait_frames(10, ms(15000)), "%u frames decoded", c.frames());
+  fail_unless_equals_int(c.width(), 320);
+  fail_unless_equals_int(c.height(), 240);
+  guint8 rgb[3];
+  fail_unless(c.pixel(160, 120, rgb));
+  fail_unless(rgb[0] > 0x10 && rgb[0] < 0x30 && rgb[1] > 0x30 && rgb[1] < 0x50 && rgb[2] > 0xd0,
+              "pixel %02x%02x%02x, sent 2040e0", rgb[0], rgb[1], rgb[2]);
+  fail_unless_equals_int(int(srv.viewers()), 1);
+  fail_unless_equals_int(int(c.hangup(srv.base, srv.token)), 200);
+  fail_unless(srv.wait_viewers(0, ms(5000)));
+  fail_unless_equals_int(srv.webrtcbins(), 0);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_h264_passthrough) {
+  Served srv("videotestsrc name=src is-live=true ! video/x-raw,width=256,height=144,"
+             "framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 "
+             "! video/x-h264,profile=constrained-baseline ! h264parse ! vmwebrtcsink name=s "
+             "port=0");
+  vmtest::WhepClient c;
+  connect_ok(c, srv);
+  fail_unless(c.wait_frames(10, ms(15000)), "%u frames decoded", c.frames());
+  fail_unless_equals_int(c.width(), 256);
+  fail_unless_equals_int(c.height(), 144);
+}
+GST_END_TEST;
+
+GST_START_TEST(test_whep_status) {
+  Served srv(std::string(kRaw) + "max-viewers=1");
+  const std::string whep = srv.base + "/whep";
+  vmtest::HttpReply o = vmtest::http_request("OPTIONS", whep, "");
+  fail_unless(o.status == 204 || o.status == 200, "OPTIONS %u", o.status);
+  fail_unless(o.accept_post.find("application/sdp") != std::string::npos, "Accept-Post '%s'",
+              o.accept_post.c_str());
+
+  vmtest::WhepClient c;
+  std::string error;
+  /* The offer itself, sent wrongly. */
+  fail_unless(c.connect(srv.base, "wrong-token", &error) == false);
+  fail_unless_equals_int(int(c.reply().status), 401);
+  const std::string offer = c.offer();
+  vmtest::HttpReply r = vmtest::http_request("POST", whep, "", "application/sdp", offer);
+  fail_unless_equals_int(int(r.status), 401);
+  fail_unless(r.www_authenticate.find("Bearer") != std::string::npos);
+  r = vmtest::http_request("POST", whep, srv.token, "text/plain", offer);
+  fail_unless_equals_int(int(r.status), 415);
+  fail_unless(!r.body.empty());
+  r = vmtest::http_request("POST", whep, srv.token, "application/sdp", "v=0\r\nnonsense\r\n");
+  fail_unless_equals_int(int(r.status), 400);
+  fail_unless(!r.body.empty());
+  fail_unless_equals_int(int(vmtest::http_request("DELETE", whep + "/nope", srv.token).status),
+                         404);
+
+  vmtest::WhepClient first;
+  connect_ok(first, srv);
+  fail_unless(first.reply().link.empty() || first.reply().link.find("ice-server") != std::string::npos);
+  vmtest::WhepClient second;
+  fail_unless(!second.connect(srv.base, srv.token, &error));
+  fail_unless_equals_int(int(second.reply().status), 503);
+  fail_unless(second.reply().body.find("max-viewers=1") != std::string::npos, "%s",
+              second.reply().body.c_str());
+  fail_unless_equals_int(int(vmtest::http_request("DELETE", srv.base + first.reply().location,
+                                                  "").status), 401);
+  fail_unless_equals_int(int(first.hangup(srv.base, srv.token)), 200);
+  fail_unless(srv.wait_viewers(0, ms(5000)));
+  fail_unless_equals_int(int(first.hangup(srv.base, srv.token)), 404);
+}
+GST_END_TEST;
+
+/* The navigation event at i: its type, and for mouse events the button/position. */
+void expect_nav(Seen &seen, size_t i, GstNavigationEventType type) {
+  GstEvent *e = seen.at(i);
+  fail_unless(e != nullptr, "no event %zu", i);
+  fail_unless(GST_EVENT_TYPE(e) == GST_EVENT_NAVIGATION, "event %zu: %s", i,
+              GST_EVENT_TYPE_NAME(e));
+  fail_unless_equals_int(int(gst_navigation_event_get_type(e)), int(type));
+}
+
+GST_START_TEST(test_input) {
+  Served srv(kRaw);
+  vmtest::WhepClient c;
+  connect_ok(c, srv);
+  fail_unless(c.wait_channel_open(ms(10000)), "the input channel did not open");
+  std::string m = c.wait_message("\"control\"", ms(5000));
+  fail_unless(m.find("true") != std::string::npos, "control message '%s'", m.c_str());
+
+  c.send("{\"type\":\"pointer\",\"x\":10,\"y\":20}");
+  c.send("{\"type\":\"button\",\"button\":2,\"down\":true}");
+  c.send("{\"type\":\"button\",\"button\":2,\"down\":false}");
+  c.send("{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true}");
+  c.send("{\"type\":\"key\",\"code\":\"KeyA\",\"down\":false}");
+  c.send("{\"type\":\"wheel\",\"dx\":0,\"dy\":1}");
+  c.send("{\"type\":\"resize\",\"width\":800,\"height\":600}");
+  c.send("not json at all");
+  c.send("{\"type\":\"pointer-rel\",\"dx\":3,\"dy\":-4}");
+  fail_unless(srv.seen.wait(8, ms(5000)), "%zu events upstream", srv.seen.count());
+
+  double x = 0, y = 0;
+  expect_nav(srv.seen, 0, GST_NAVIGATION_EVENT_MOUSE_MOVE);
+  fail_unless(gst_navigation_event_parse_mouse_move_event(srv.seen.at(0), &x, &y));
+  fail_unless(x == 10 && y == 20, "move %f,%f", x, y);
+  gint button = 0;
+  expect_nav(srv.seen, 1, GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS);
+  fail_unless(gst_navigation_event_parse_mouse_button_event(srv.seen.at(1), &button, &x, &y));
+  fail_unless(button == 3 && x == 10 && y == 20, "right button %d at %f,%f", button, x, y);
+  expect_nav(srv.seen, 2, GST_NAVIGATION_EVENT_MOUSE_BUTTON_RELEASE);
+  const gchar *key = nullptr;
+  expect_nav(srv.seen, 3, GST_NAVIGATION_EVENT_KEY_PRESS);
+  fail_unless(gst_navigation_event_parse_key_event(srv.seen.at(3), &key));
+  fail_unless_equals_string(key, "KeyA");
+  expect_nav(srv.seen, 4, GST_NAVIGATION_EVENT_KEY_RELEASE);
+  expect_nav(srv.seen, 5, GST_NAVIGATION_EVENT_MOUSE_SCROLL);
+  double dx = 0, dy = 0;
+  fail_unless(gst_navigation_event_parse_mouse_scroll_event(srv.seen.at(5), &x, &y, &dx, &dy));
+  fail_unless(dy < 0, "wheel down gave delta_y %f", dy);
+  GstEvent *ui = srv.seen.at(6);
+  fail_unless(GST_EVENT_TYPE(ui) == GST_EVENT_CUSTOM_UPSTREAM);
+  guint w = 0, h = 0;
+  fail_unless(gst_structure_get_uint(gst_event_get_structure(ui), "width", &w));
+  fail_unless(gst_structure_get_uint(gst_event_get_structure(ui), "height", &h));
+  fail_unless(w == 800 && h == 600, "%ux%u", w, h);
+  const GstStructure *rel = gst_event_get_structure(srv.seen.at(7));
+  fail_unless(g_str_equal(gst_structure_get_string(rel, "event"), "mouse-move-relative"));
+
+  c.send("{\"type\":\"ping\",\"t\":1234.5}");
+  m = c.wait_message("\"pong\"", ms(5000));
+  fail_unless(m.find("1234.5") != std::string::npos, "pong '%s'", m.c_str());
+
+  /* The guest cursor, as qemudbussrc sends it. */
+  guint32 argb[4] = {0xff000000, 0xffffffff, 0x80ff0000, 0x00000000};
+  GstBuffer *image = gst_buffer_new_memdup(argb, sizeof argb);
+  GstStructure *s = gst_structure_new(
+      "qemu-cursor", "image", GST_TYPE_BUFFER, image, "width", G_TYPE_INT, 2, "height",
+      G_TYPE_INT, 2, "hot-x", G_TYPE_INT, 1, "hot-y", G_TYPE_INT, 0, "x", G_TYPE_INT, 50, "y",
+      G_TYPE_INT, 60, "visible", G_TYPE_BOOLEAN, TRUE, "image-changed", G_TYPE_BOOLEAN, TRUE,
+      nullptr);
+  gst_buffer_unref(image);
+  GstPad *pad = gst_element_get_static_pad(srv.sink, "sink");
+  gst_pad_send_event(pad, gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, s));
+  gst_object_unref(pad);
+  m = c.wait_message("\"cursor\"", ms(5000));
+  fail_unless(m.find("\"png\"") != std::string::npos && m.find("\"hot_x\":1") != std::string::npos,
+              "cursor '%s'", m.c_str());
+  m = c.wait_message("\"cursor-pos\"", ms(5000));
+  fail_unless(m.find("\"x\":50") != std::string::npos, "cursor-pos '%s'", m.c_str());
+}
+GST_END_TEST;
+
+GST_START_TEST(test_control_first) {
+  Served srv(kRaw);
+  vmtest::WhepClient first, second;
+  connect_ok(first, srv);
+  fail_unless(first.wait_channel_open(ms(10000)));
+  connect_ok(second, srv);
+  fail_unless(second.wait_channel_open(ms(10000)));
+  std::string m = second.wait_message("\"control\"", ms(5000));
+  fail_unless(m.find("false") != std::string::npos, "second viewer: '%s'", m.c_str());
+  second.send("{\"type\":\"key\",\"code\":\"KeyB\",\"down\":true}");
+  second.send("{\"type\":\"key\",\"code\":\"KeyB\",\"down\":false}");
+  first.send("{\"type\":\"key\",\"code\":\"KeyC\",\"down\":true}");
+  fail_unless(srv.seen.wait(1, ms(5000)));
+  g_usleep(ms(300) * 1000);
+  fail_unless_equals_int(int(srv.seen.count()), 1);
+  const gchar *key = nullptr;
+  fail_unless(gst_navigation_event_parse_key_event(srv.seen.at(0), &key));
+  fail_unless_equals_string(key, "KeyC");
+  /* Both play. */
+  fail_unless(first.wait_frames(5, ms(15000)) && second.wait_frames(5, ms(15000)));
+  /* The first leaves: the second is given control. */
+  fail_unless_equals_int(int(first.hangup(srv.base, srv.token)), 200);
+  first.drop();
+  fail_unless(!second.wait_message("\"granted\":true", ms(5000)).empty(),
+              "second viewer not given control after the first left");
+  const guint before = second.frames();
+  fail_unless(second.wait_frames(before + 10, ms(10000)), "the second stopped playing");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_churn) {
+  Served srv(std::string(kRaw) + "session-timeout=3");
+  const long rss_before = rss_kib();
+  for (int i = 0; i < 30; i++) {
+    vmtest::WhepClient c;
+    connect_ok(c, srv);
+    fail_unless(c.wait_frames(1, ms(15000)), "viewer %d: no frame", i);
+    if (i % 2 == 0)
+      fail_unless_equals_int(int(c.hangup(srv.base, srv.token)), 200);
+    c.drop(); /* odd ones: abrupt, found by session-timeout (or their RTCP BYE) */
+  }
+  fail_unless(srv.wait_viewers(0, ms(15000)), "%u viewers left", srv.viewers());
+  fail_unless_equals_int(srv.webrtcbins(), 0);
+  const long grown = rss_kib() - rss_before;
+  g_print("30 viewers came and went: RSS grew by %ld KiB\n", grown);
+  fail_unless(g_getenv("VMD_VALGRIND") || grown < 64 * 1024, "RSS grew by %ld KiB", grown);
+  vmtest::WhepClient last;
+  connect_ok(last, srv);
+  fail_unless(last.wait_frames(5, ms(15000)), "a viewer after the churn does not play");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_properties_documented) {
+  bool skipped = false;
+  std::string problem =
+      testsupport::undocumented_property("vmwebrtcsink", "vmwebrtcsink.md", &skipped);
+  fail_unless(problem.empty(), "%s", problem.c_str());
+}
+GST_END_TEST;
+
+static Suite *vmwebrtcsink_suite() {
+  Suite *s = suite_create("vmwebrtcsink");
+  TCase *tc = tcase_create("general");
+  tcase_set_timeout(tc, 180);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_properties_documented);
+  tcase_add_test(tc, test_plays_raw);
+  tcase_add_test(tc, test_h264_passthrough);
+  tcase_add_test(tc, test_whep_status);
+  tcase_add_test(tc, test_input);
+  tcase_add_test(tc, test_control_first);
+  tcase_add_test(tc, test_churn);
+  return s;
+}
+
+GST_CHECK_MAIN(vmwebrtcsink);

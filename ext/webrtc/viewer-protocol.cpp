@@ -161,68 +161,137 @@ bool parse_fields(const std::string &type, Fields &f, ViewerMessage *m, std::str
   return false;
 }
 
-/* What json-glib 1.6 does not check, checked on the text first: exactly one top-level
- * object with nothing but whitespace after it (json-glib takes `{..} {..}`), nesting at most
- * kMaxDepth deep (its parser recurses), no \u0000 escape in a string (its strings end at a
- * NUL, so "Key\u0000A" would read as "Key"), and no integer literal of more than 18 digits
- * (its scanner wraps those around int64: 99999999999999999999999 reads as -1). */
-bool check_shape(const std::string &text, std::string *why) {
-  constexpr int kMaxDepth = 16;
-  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  const auto number_char = [](char c) {
-    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
-  };
-  size_t i = 0;
-  while (i < text.size() && space(text[i]))
-    i++;
-  if (i == text.size() || text[i] != '{') {
-    *why = "not a JSON object";
+/* The text's tokens, checked before json-glib 1.6 parses it, since that parser is lenient
+ * where it matters: it takes single-quoted strings, comments, hex and `.5` numbers, a second
+ * object after the first (`{..} {..}`), wraps integers beyond int64 (99999999999999999999999
+ * reads as -1), cuts strings at an escaped NUL ("Key\u0000A" reads as "Key"), and recurses
+ * once per nesting level. Here: JSON's tokens only (RFC 8259), integers of at most 18
+ * digits, no \u0000, nesting at most kMaxDepth, one top-level object and only whitespace
+ * after it. json-glib then checks the grammar between the tokens. */
+class TokenCheck {
+ public:
+  explicit TokenCheck(const std::string &text) : t_(text) {}
+
+  bool run(std::string *why) {
+    skip_space();
+    if (i_ >= t_.size() || t_[i_] != '{')
+      return fail(why, "not a JSON object");
+    int depth = 0;
+    while (i_ < t_.size()) {
+      const char c = t_[i_];
+      if (c == '{' || c == '[') {
+        if (++depth > kMaxDepth)
+          return fail(why, "nested more than " + std::to_string(kMaxDepth) + " deep");
+        i_++;
+      } else if (c == '}' || c == ']') {
+        i_++;
+        if (--depth == 0)
+          break;
+      } else if (c == ',' || c == ':' || space(c)) {
+        i_++;
+      } else if (c == '"') {
+        if (!string(why))
+          return false;
+      } else if (c == '-' || digit(c)) {
+        if (!number(why))
+          return false;
+      } else if (!literal("true") && !literal("false") && !literal("null")) {
+        return fail(why, "not JSON: unexpected character at byte " + std::to_string(i_));
+      }
+    }
+    skip_space();
+    if (i_ < t_.size())
+      return fail(why, "not JSON: text after the object");
+    return true;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 16;
+  static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+  static bool fail(std::string *why, std::string what) {
+    *why = std::move(what);
     return false;
   }
-  int depth = 0;
-  for (; i < text.size(); i++) {
-    const char c = text[i];
-    if (c == '"') {
-      for (i++; i < text.size() && text[i] != '"'; i++) {
-        if (text[i] != '\\')
-          continue;
-        if (text.compare(i + 1, 5, "u0000") == 0) {
-          *why = "a NUL character in a string";
-          return false;
-        }
-        i++; /* the escaped character */
-      }
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) {
-        *why = "nested more than " + std::to_string(kMaxDepth) + " deep";
-        return false;
-      }
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0)
-        break;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-      size_t digits = 0;
-      bool integer = true;
-      for (; i < text.size() && number_char(text[i]); i++) {
-        const bool digit = text[i] >= '0' && text[i] <= '9';
-        digits += digit;
-        integer = integer && (digit || text[i] == '-');
-      }
-      i--;
-      if (integer && digits > 18) {
-        *why = "an integer of more than 18 digits";
-        return false;
-      }
-    }
+  void skip_space() {
+    while (i_ < t_.size() && space(t_[i_]))
+      i_++;
   }
-  for (i++; i < text.size(); i++) {
-    if (!space(text[i])) {
-      *why = "not JSON: text after the object";
+  size_t digits() {
+    const size_t from = i_;
+    while (i_ < t_.size() && digit(t_[i_]))
+      i_++;
+    return i_ - from;
+  }
+  bool literal(const char *word) {
+    const size_t n = strlen(word);
+    if (t_.compare(i_, n, word) != 0)
       return false;
-    }
+    i_ += n;
+    return true;
   }
-  return true;
-}
+
+  /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+  bool number(std::string *why) {
+    if (t_[i_] == '-')
+      i_++;
+    const bool zero = i_ < t_.size() && t_[i_] == '0';
+    const size_t int_digits = digits();
+    if (int_digits == 0 || (zero && int_digits > 1))
+      return fail(why, "not JSON: a malformed number");
+    bool integer = true;
+    if (i_ < t_.size() && t_[i_] == '.') {
+      i_++;
+      integer = false;
+      if (digits() == 0)
+        return fail(why, "not JSON: a malformed number");
+    }
+    if (i_ < t_.size() && (t_[i_] == 'e' || t_[i_] == 'E')) {
+      i_++;
+      integer = false;
+      if (i_ < t_.size() && (t_[i_] == '+' || t_[i_] == '-'))
+        i_++;
+      if (digits() == 0)
+        return fail(why, "not JSON: a malformed number");
+    }
+    if (integer && int_digits > 18)
+      return fail(why, "an integer of more than 18 digits");
+    return true;
+  }
+
+  /* "..." with JSON's escapes; no control characters, no \u0000. */
+  bool string(std::string *why) {
+    for (i_++; i_ < t_.size(); i_++) {
+      const unsigned char c = static_cast<unsigned char>(t_[i_]);
+      if (c == '"') {
+        i_++;
+        return true;
+      }
+      if (c < 0x20)
+        return fail(why, "not JSON: a control character in a string");
+      if (c != '\\')
+        continue;
+      const char e = i_ + 1 < t_.size() ? t_[i_ + 1] : '\0';
+      if (e == 'u') {
+        if (i_ + 6 > t_.size() || !g_ascii_isxdigit(t_[i_ + 2]) ||
+            !g_ascii_isxdigit(t_[i_ + 3]) || !g_ascii_isxdigit(t_[i_ + 4]) ||
+            !g_ascii_isxdigit(t_[i_ + 5]))
+          return fail(why, "not JSON: a malformed \\u escape");
+        if (t_.compare(i_ + 2, 4, "0000") == 0)
+          return fail(why, "a NUL character in a string");
+        i_ += 5;
+      } else if (e && strchr("\"\\/bfnrt", e)) {
+        i_++;
+      } else {
+        return fail(why, "not JSON: a malformed escape");
+      }
+    }
+    return fail(why, "not JSON: an unterminated string");
+  }
+
+  const std::string &t_;
+  size_t i_ = 0;
+};
 
 /* The text as one JSON object, or null with *why. */
 JsonObject *root_object(JsonParser *parser, const std::string &text, std::string *why) {
@@ -235,7 +304,7 @@ JsonObject *root_object(JsonParser *parser, const std::string &text, std::string
     *why = "not UTF-8 text";
     return nullptr;
   }
-  if (!check_shape(text, why))
+  if (!TokenCheck(text).run(why))
     return nullptr;
   GError *raw = nullptr;
   if (!json_parser_load_from_data(parser, text.data(), gssize(text.size()), &raw)) {

@@ -159,6 +159,27 @@ GST_START_TEST(test_not_an_object) {
   parse_bad("42", "not a JSON object");
   parse_bad("\"ping\"", "not a JSON object");
   parse_bad("null", "not a JSON object");
+  /* What json-glib 1.6 alone would take: not JSON. */
+  parse_bad("{'type':'ping','t':1}", "not JSON");
+  parse_bad(R"({"type":"ping",/* c */"t":1})", "not JSON");
+  parse_bad(R"({"type":"ping","t":0x10})", "not JSON");
+  parse_bad(R"({"type":"ping","t":01})", "not JSON");
+  parse_bad(R"({"type":"ping","t":.5})", "not JSON");
+  parse_bad(R"({"type":"ping","t":1.})", "not JSON");
+  parse_bad(R"({"type":"ping","t":1e})", "not JSON");
+  parse_bad(R"({"type":"ping","t":+1})", "not JSON");
+  parse_bad(R"({"type":"ping","t":-})", "not JSON");
+  parse_bad(R"({"type":"ping","t":1,})", "not JSON");
+  parse_bad(R"({"type":"ping","t":1,"s":"a\qb"})", "not JSON");
+  parse_bad(R"({"type":"ping","t":1,"s":"a\u12"})", "not JSON");
+  parse_bad("{\"type\":\"ping\",\"t\":1,\"s\":\"a\tb\"}", "not JSON");
+  parse_bad(R"({"type":"ping","t":1,"s":"abc)", "not JSON");
+  parse_bad(R"({"type":"ping","t":1,"n":nul})", "not JSON");
+  /* Every kind of JSON token is fine. */
+  fail_unless_equals_float(parse_ok(R"({"type":"ping","t":-0.5e+2,"n":[true,false,null,{}],)"
+                                    R"("s":"a\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00"})")
+                               .t,
+                           -50);
   /* NaN and Infinity are not JSON. */
   parse_bad(R"({"type":"ping","t":NaN})");
   parse_bad(R"({"type":"ping","t":Infinity})");
@@ -251,7 +272,9 @@ GST_START_TEST(test_key_code) {
   parse_bad("{\"type\":\"key\",\"code\":\"Key\xc3\x84\",\"down\":true}", "character");
   /* An escaped NUL must not cut the code short ("Key" would be accepted). */
   parse_bad(R"({"type":"key","code":"Key\u0000A","down":true})");
-  parse_bad(R"({"type":"key","code":"\u0000","down":true})");
+  parse_bad(R"({"type":"key","code":"\u0000","down":true})", "NUL");
+  /* An escaped backslash followed by "u0000" is no NUL. */
+  fail_unless_equals_float(parse_ok(R"({"type":"ping","t":3,"s":"a\\u0000"})").t, 3);
 }
 GST_END_TEST;
 
@@ -353,7 +376,7 @@ GST_START_TEST(test_sink_messages_parse_back) {
   }
   /* A ping's t comes back exactly in the pong, through both parsers. */
   const char *pings[] = {"0", "0.1", "123456.789", "1712345678901.25", "-0.000001", "1e300",
-                         "4.9e-324"};
+                         "4.9e-324", "0.30000000000000004", "1.0000000000000002"};
   for (const char *t : pings) {
     const ViewerMessage m = parse_ok(std::string("{\"type\":\"ping\",\"t\":") + t + "}");
     const std::string pong = vmd::webrtc::pong_message(m.t);
@@ -364,6 +387,56 @@ GST_START_TEST(test_sink_messages_parse_back) {
     fail_unless(parse_ok(std::string("{\"type\":\"ping\",\"t\":") + t + "}").t ==
                 g_ascii_strtod(t, nullptr));
   }
+}
+GST_END_TEST;
+
+/* Valid messages with random bytes changed, inserted or cut: never a crash, and whatever is
+ * accepted is within the documented ranges. Fixed seed: the same texts every run. */
+GST_START_TEST(test_mangled) {
+  const char *samples[] = {
+      R"({"type":"pointer","x":100,"y":200.5})", R"({"type":"pointer-rel","dx":-3,"dy":4})",
+      R"({"type":"button","button":2,"down":true})", R"({"type":"wheel","dx":0,"dy":-1})",
+      R"({"type":"key","code":"KeyA","down":false})", R"({"type":"resize","width":8,"height":6})",
+      R"({"type":"ping","t":1.5e3})"};
+  GRand *rand = g_rand_new_with_seed(20240601);
+  int accepted = 0;
+  for (int n = 0; n < 20000; n++) {
+    std::string text = samples[g_rand_int_range(rand, 0, G_N_ELEMENTS(samples))];
+    for (int k = g_rand_int_range(rand, 1, 4); k > 0; k--) {
+      const size_t at = size_t(g_rand_int_range(rand, 0, gint32(text.size())));
+      const char byte = char(g_rand_int_range(rand, 0, 256));
+      switch (g_rand_int_range(rand, 0, 3)) {
+        case 0:
+          text[at] = byte;
+          break;
+        case 1:
+          text.insert(at, 1, byte);
+          break;
+        default:
+          text.erase(at, 1);
+      }
+    }
+    ViewerMessage m;
+    std::string why;
+    if (!vmd::webrtc::parse_viewer_message(text, &m, &why)) {
+      fail_if(why.empty());
+      continue;
+    }
+    accepted++;
+    fail_unless(std::isfinite(m.x) && std::fabs(m.x) <= 1e6 && std::isfinite(m.y) &&
+                std::fabs(m.y) <= 1e6 && std::isfinite(m.t));
+    fail_unless(m.button >= 0 && m.button <= 4);
+    fail_unless(m.width <= 16384 && m.height <= 16384);
+    fail_unless(m.code.size() <= 64);
+    for (const char c : m.code)
+      fail_unless(g_ascii_isalnum(c));
+    if (m.type == T::Resize)
+      fail_unless(m.width >= 1 && m.height >= 1);
+    if (m.type == T::Key)
+      fail_if(m.code.empty());
+  }
+  g_rand_free(rand);
+  fail_unless(accepted > 0); /* some mangled texts are still messages (a digit changed) */
 }
 GST_END_TEST;
 
@@ -384,6 +457,7 @@ static Suite *viewer_protocol_suite(void) {
   tcase_add_test(tc, test_length_bound);
   tcase_add_test(tc, test_sink_messages_golden);
   tcase_add_test(tc, test_sink_messages_parse_back);
+  tcase_add_test(tc, test_mangled);
   return s;
 }
 

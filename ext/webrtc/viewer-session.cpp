@@ -36,6 +36,8 @@ struct ViewerSession::Signals {
     auto *self = static_cast<ViewerSession *>(data);
     {
       std::lock_guard<std::mutex> guard(self->lock_);
+      if (self->channel_open_)
+        return; /* on-open, and the ready-state check after connecting to it */
       self->channel_open_ = true;
     }
     if (!self->torn_down_ && self->cb_.channel_open)

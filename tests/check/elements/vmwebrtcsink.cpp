@@ -6,8 +6,8 @@
  * - the `input` data channel: control granted, pointer / button / wheel / key / resize /
  *   pointer-rel arrive upstream as navigation and qemu-ui-info events, ping -> pong, the
  *   qemu-cursor event reaches the viewer as cursor and cursor-pos messages;
- * - control=first: the second viewer is told view-only and its input is dropped, and gets
- *   control when the first leaves;
+ * - control=viewer1: the viewer2 viewer is told view-only and its input is dropped, and gets
+ *   control when the viewer1 leaves;
  * - 30 viewers come and go (DELETE and abrupt close): no webrtcbin is left in the bin, and
  *   the RSS growth is printed and bounded.
  */
@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -70,6 +71,18 @@ GstPadProbeReturn record_upstream(GstPad *, GstPadProbeInfo *info, gpointer data
   return GST_PAD_PROBE_OK;
 }
 
+/* webrtcbins the sink made that are not finalized yet. */
+std::atomic<int> g_alive_webrtcbins{0};
+
+void on_deep_element_added(GstBin *, GstBin *, GstElement *element, gpointer) {
+  GstElementFactory *f = gst_element_get_factory(element);
+  if (!f || !g_str_equal(GST_OBJECT_NAME(f), "webrtcbin"))
+    return;
+  g_alive_webrtcbins++;
+  g_object_weak_ref(G_OBJECT(element), [](gpointer, GObject *) { g_alive_webrtcbins--; },
+                    nullptr);
+}
+
 struct Served {
   GstElement *pipeline = nullptr, *sink = nullptr, *src = nullptr;
   std::string base, token;
@@ -83,6 +96,7 @@ struct Served {
     sink = gst_bin_get_by_name(GST_BIN(pipeline), "s");
     src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
     fail_unless(sink && src);
+    g_signal_connect(sink, "deep-element-added", G_CALLBACK(on_deep_element_added), nullptr);
     GstPad *pad = gst_element_get_static_pad(src, "src");
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, record_upstream, &seen, nullptr);
     gst_object_unref(pad);
@@ -94,7 +108,7 @@ struct Served {
     base = "http://127.0.0.1:" + std::to_string(port);
     token = tok ? tok : "";
     g_free(tok);
-    /* The first frame must have reached the bin before an offer can be answered. */
+    /* The viewer1 frame must have reached the bin before an offer can be answered. */
     for (int i = 0; i < 500 && !stream_ready(); i++)
       g_usleep(10000);
   }
@@ -131,13 +145,16 @@ struct Served {
     gst_iterator_free(it);
     return n;
   }
+  /* Waits until `n` viewers are counted and, when n is 0, their branches are gone too
+   * (teardown runs on the sink's own thread, after the count dropped). */
   bool wait_viewers(guint n, guint timeout_ms) {
+    auto done = [&] { return viewers() == n && (n > 0 || webrtcbins() == 0); };
     for (guint t = 0; t < timeout_ms; t += 20) {
-      if (viewers() == n)
+      if (done())
         return true;
       g_usleep(20000);
     }
-    return viewers() == n;
+    return done();
   }
 };
 
@@ -226,19 +243,19 @@ GST_START_TEST(test_whep_status) {
   fail_unless_equals_int(int(vmtest::http_request("DELETE", whep + "/nope", srv.token).status),
                          404);
 
-  vmtest::WhepClient first;
-  connect_ok(first, srv);
-  fail_unless(first.reply().link.empty() || first.reply().link.find("ice-server") != std::string::npos);
-  vmtest::WhepClient second;
-  fail_unless(!second.connect(srv.base, srv.token, &error));
-  fail_unless_equals_int(int(second.reply().status), 503);
-  fail_unless(second.reply().body.find("max-viewers=1") != std::string::npos, "%s",
-              second.reply().body.c_str());
-  fail_unless_equals_int(int(vmtest::http_request("DELETE", srv.base + first.reply().location,
+  vmtest::WhepClient viewer1;
+  connect_ok(viewer1, srv);
+  fail_unless(viewer1.reply().link.empty() || viewer1.reply().link.find("ice-server") != std::string::npos);
+  vmtest::WhepClient viewer2;
+  fail_unless(!viewer2.connect(srv.base, srv.token, &error));
+  fail_unless_equals_int(int(viewer2.reply().status), 503);
+  fail_unless(viewer2.reply().body.find("max-viewers=1") != std::string::npos, "%s",
+              viewer2.reply().body.c_str());
+  fail_unless_equals_int(int(vmtest::http_request("DELETE", srv.base + viewer1.reply().location,
                                                   "").status), 401);
-  fail_unless_equals_int(int(first.hangup(srv.base, srv.token)), 200);
+  fail_unless_equals_int(int(viewer1.hangup(srv.base, srv.token)), 200);
   fail_unless(srv.wait_viewers(0, ms(5000)));
-  fail_unless_equals_int(int(first.hangup(srv.base, srv.token)), 404);
+  fail_unless_equals_int(int(viewer1.hangup(srv.base, srv.token)), 404);
 }
 GST_END_TEST;
 
@@ -323,16 +340,16 @@ GST_END_TEST;
 
 GST_START_TEST(test_control_first) {
   Served srv(kRaw);
-  vmtest::WhepClient first, second;
-  connect_ok(first, srv);
-  fail_unless(first.wait_channel_open(ms(10000)));
-  connect_ok(second, srv);
-  fail_unless(second.wait_channel_open(ms(10000)));
-  std::string m = second.wait_message("\"control\"", ms(5000));
+  vmtest::WhepClient viewer1, viewer2;
+  connect_ok(viewer1, srv);
+  fail_unless(viewer1.wait_channel_open(ms(10000)));
+  connect_ok(viewer2, srv);
+  fail_unless(viewer2.wait_channel_open(ms(10000)));
+  std::string m = viewer2.wait_message("\"control\"", ms(5000));
   fail_unless(m.find("false") != std::string::npos, "second viewer: '%s'", m.c_str());
-  second.send("{\"type\":\"key\",\"code\":\"KeyB\",\"down\":true}");
-  second.send("{\"type\":\"key\",\"code\":\"KeyB\",\"down\":false}");
-  first.send("{\"type\":\"key\",\"code\":\"KeyC\",\"down\":true}");
+  viewer2.send("{\"type\":\"key\",\"code\":\"KeyB\",\"down\":true}");
+  viewer2.send("{\"type\":\"key\",\"code\":\"KeyB\",\"down\":false}");
+  viewer1.send("{\"type\":\"key\",\"code\":\"KeyC\",\"down\":true}");
   fail_unless(srv.seen.wait(1, ms(5000)));
   g_usleep(ms(300) * 1000);
   fail_unless_equals_int(int(srv.seen.count()), 1);
@@ -340,21 +357,22 @@ GST_START_TEST(test_control_first) {
   fail_unless(gst_navigation_event_parse_key_event(srv.seen.at(0), &key));
   fail_unless_equals_string(key, "KeyC");
   /* Both play. */
-  fail_unless(first.wait_frames(5, ms(15000)) && second.wait_frames(5, ms(15000)));
-  /* The first leaves: the second is given control. */
-  fail_unless_equals_int(int(first.hangup(srv.base, srv.token)), 200);
-  first.drop();
-  fail_unless(!second.wait_message("\"granted\":true", ms(5000)).empty(),
-              "second viewer not given control after the first left");
-  const guint before = second.frames();
-  fail_unless(second.wait_frames(before + 10, ms(10000)), "the second stopped playing");
+  fail_unless(viewer1.wait_frames(5, ms(15000)) && viewer2.wait_frames(5, ms(15000)));
+  /* the first leaves: the second is given control. */
+  fail_unless_equals_int(int(viewer1.hangup(srv.base, srv.token)), 200);
+  viewer1.drop();
+  fail_unless(!viewer2.wait_message("\"granted\":true", ms(5000)).empty(),
+              "the second viewer was not given control after the first left");
+  const guint before = viewer2.frames();
+  fail_unless(viewer2.wait_frames(before + 10, ms(10000)), "the viewer2 stopped playing");
 }
 GST_END_TEST;
 
 GST_START_TEST(test_churn) {
   Served srv(std::string(kRaw) + "session-timeout=3");
   const long rss_before = rss_kib();
-  for (int i = 0; i < 30; i++) {
+  const int n = g_getenv("VMD_CHURN") ? atoi(g_getenv("VMD_CHURN")) : 30;
+  for (int i = 0; i < n; i++) {
     vmtest::WhepClient c;
     connect_ok(c, srv);
     fail_unless(c.wait_frames(1, ms(15000)), "viewer %d: no frame", i);
@@ -362,7 +380,11 @@ GST_START_TEST(test_churn) {
       fail_unless_equals_int(int(c.hangup(srv.base, srv.token)), 200);
     c.drop(); /* odd ones: abrupt, found by session-timeout (or their RTCP BYE) */
   }
-  fail_unless(srv.wait_viewers(0, ms(15000)), "%u viewers left", srv.viewers());
+  fail_unless(srv.wait_viewers(0, ms(15000)), "%u viewers, %d webrtcbins left", srv.viewers(),
+              srv.webrtcbins());
+  for (int i = 0; i < 100 && g_alive_webrtcbins > 0; i++)
+    g_usleep(20000);
+  fail_unless_equals_int(g_alive_webrtcbins.load(), 0); /* removed and finalized */
   fail_unless_equals_int(srv.webrtcbins(), 0);
   const long grown = rss_kib() - rss_before;
   g_print("30 viewers came and went: RSS grew by %ld KiB\n", grown);

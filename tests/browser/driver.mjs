@@ -11,6 +11,7 @@
 //                                     videoWidth/Height, object-fit contain); button
 //                                     0|1|2 or left|middle|right
 //   move {id,x,y}                     mouse to VIDEO pixels
+//   wheel {id,dx,dy}                  mouse.wheel (pixels) at the mouse's position
 //   type {id,text,delay_ms?}          keyboard.type after focusing #screen (or the video)
 //   press {id,key}                    keyboard.press (playwright key name), same focus
 //   screenshot {id,path}              PNG of the page
@@ -39,14 +40,20 @@ function pageOf(cmd) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Runs in the page: VIDEO pixel (x, y) -> page coordinates of that pixel's centre.
+// Runs in the page: VIDEO pixel (x, y) -> page coordinates inside that pixel. Chromium's
+// mouse events carry whole CSS pixels, so the point is a whole number inside the pixel's
+// span when there is one (the layout may put the video at a fractional offset).
 function videoToPage([x, y]) {
   const v = document.querySelector('video');
   if (!v || !v.videoWidth || !v.videoHeight) throw new Error('no video with a frame size');
   const r = v.getBoundingClientRect();
   const scale = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
-  return [r.left + (r.width - v.videoWidth * scale) / 2 + (x + 0.5) * scale,
-          r.top + (r.height - v.videoHeight * scale) / 2 + (y + 0.5) * scale];
+  const inside = (lo) => {
+    const whole = Math.ceil(lo);
+    return whole < lo + scale ? whole : lo + scale / 2;
+  };
+  return [inside(r.left + (r.width - v.videoWidth * scale) / 2 + x * scale),
+          inside(r.top + (r.height - v.videoHeight * scale) / 2 + y * scale)];
 }
 
 function focusScreen() {
@@ -102,6 +109,10 @@ const commands = {
     const [px, py] = await page.evaluate(videoToPage, [cmd.x, cmd.y]);
     await page.mouse.move(px, py);
     return { page_x: px, page_y: py };
+  },
+  async wheel(cmd) {
+    await pageOf(cmd).page.mouse.wheel(cmd.dx || 0, cmd.dy || 0);
+    return {};
   },
   async type(cmd) {
     const { page } = pageOf(cmd);

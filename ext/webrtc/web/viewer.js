@@ -171,7 +171,7 @@
   const S = {
     state: 'connecting', error: null, pc: null, channel: null, sessionUrl: null, gen: 0,
     control: null, cursor: null, cursorCss: null, lastPong: null,
-    statsFrames: 0, presentedFrames: 0, stats: null, prevSnapshot: null,
+    statsFrames: 0, presentedFrames: 0, messagesReceived: 0, stats: null, prevSnapshot: null,
     fit: false, fitVm: false, lock: false,
   };
 
@@ -284,7 +284,8 @@
     const url = S.sessionUrl;
     S.sessionUrl = null;
     if (!url) return Promise.resolve(null);
-    return fetch(url, { method: 'DELETE', keepalive, headers: authHeaders() })
+    const signal = AbortSignal.timeout ? AbortSignal.timeout(3000) : undefined;
+    return fetch(url, { method: 'DELETE', keepalive, headers: authHeaders(), signal })
       .then((r) => r.status, () => null);
   }
 
@@ -333,6 +334,7 @@
     channel.onclose = () => clearInterval(pinger);
     channel.onmessage = (ev) => {
       if (gen !== S.gen || typeof ev.data !== 'string') return;
+      S.messagesReceived++;
       let msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg && typeof msg === 'object') onSinkMessage(msg);
@@ -642,6 +644,7 @@
     get cursor() { return S.cursor ? Object.assign({}, S.cursor) : null; },
     get lastPong() { return S.lastPong; },
     get stats() { return S.stats; },
+    get messagesReceived() { return S.messagesReceived; },
     get channelOpen() { return !!S.channel && S.channel.readyState === 'open'; },
     get sessionUrl() { return S.sessionUrl; },
     get cursorStyle() { return video.style.cursor; },

@@ -543,7 +543,10 @@ void check_sink_messages(BrowserDriver &d) {
   wait_for(d, "s", "window.channelLabel === 'input'");
   wait_for(d, "v", "vmViewer.lastPong !== null && vmViewer.lastPong.rtt >= 0", 5000);
   if (!wait_for(d, "v", "vmViewer.control === false && !document.getElementById('control').hidden"))
-    std::fprintf(stderr, "control %s\n", eval(d, "v", "[vmViewer.control, document.getElementById('control').hidden]").c_str());
+    std::fprintf(stderr, "viewer: control, badge hidden, messages received %s; sink: hello %s\n",
+                 eval(d, "v", "[vmViewer.control, document.getElementById('control').hidden, "
+                              "vmViewer.messagesReceived]").c_str(),
+                 eval(d, "s", "[window.helloState, window.channel.readyState]").c_str());
   eval(d, "s", "sinkSend({type: 'control', granted: true})");
   wait_for(d, "v", "vmViewer.control === true && document.getElementById('control').hidden");
   wait_for(d, "v", "vmViewer.cursor !== null && vmViewer.cursor.x === 10");

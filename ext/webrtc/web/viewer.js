@@ -648,6 +648,19 @@
     get channelOpen() { return !!S.channel && S.channel.readyState === 'open'; },
     get sessionUrl() { return S.sessionUrl; },
     get cursorStyle() { return video.style.cursor; },
+    /* Diagnostics for tests: the peer connection's and the video element's states. */
+    get diagnostics() {
+      const pc = S.pc;
+      return {
+        gen: S.gen,
+        pc: pc ? { connection: pc.connectionState, ice: pc.iceConnectionState,
+                   gathering: pc.iceGatheringState, signaling: pc.signalingState,
+                   remote: pc.remoteDescription ? pc.remoteDescription.type : null } : null,
+        channel: S.channel ? S.channel.readyState : null,
+        video: { readyState: video.readyState, paused: video.paused,
+                 src: !!video.srcObject, width: video.videoWidth },
+      };
+    },
     sample, setFit, setFitVm, close,
   };
 

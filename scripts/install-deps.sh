@@ -25,7 +25,14 @@ PACKAGES=(
   python3
   # fuzzing (tests/fuzz/run-fuzz.sh: clang++ -fsanitize=fuzzer,address,undefined)
   clang libclang-rt-14-dev
+  # the browser suite: Debian's Chromium driven by playwright-core (tests/browser, npm)
+  chromium nodejs
 )
+# npm: Debian's package, unless the installed Node.js brings its own (a nodejs build that
+# Provides npm conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -33,15 +40,24 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing missing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "Installing missing Debian packages: ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# playwright-core for tests/browser/driver.mjs, at the version package-lock.json pins (it
+# drives /usr/bin/chromium and downloads no browser of its own); again when the lock moved.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+(
+  cd "$ROOT/tests/browser"
+  want="$(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")"
+  have="$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)"
+  [ -d node_modules/playwright-core ] && [ "$want" = "$have" ] || npm ci --no-audit --no-fund
+)

@@ -65,10 +65,8 @@ struct _GstVmWebrtcSink {
 };
 
 G_DEFINE_TYPE(GstVmWebrtcSink, gst_vm_webrtc_sink, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(vmwebrtcsink, "vmwebrtcsink", GST_RANK_NONE,
-                                      GST_TYPE_VM_WEBRTC_SINK,
-                                      GST_DEBUG_CATEGORY_INIT(vmd_webrtc_debug, "vmwebrtcsink",
-                                                              0, "vmwebrtcsink"));
+GST_ELEMENT_REGISTER_DEFINE(vmwebrtcsink, "vmwebrtcsink", GST_RANK_NONE,
+                            GST_TYPE_VM_WEBRTC_SINK);
 
 enum {
   PROP_0,
@@ -440,6 +438,9 @@ static void install_properties(GObjectClass *klass) {
 }
 
 static void gst_vm_webrtc_sink_class_init(GstVmWebrtcSinkClass *klass) {
+  /* Here, not at registration: a plugin loaded from the registry cache may register nothing
+   * before the class is made. */
+  GST_DEBUG_CATEGORY_INIT(vmd_webrtc_debug, "vmwebrtcsink", 0, "vmwebrtcsink");
   GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   gobject_class->set_property = gst_vm_webrtc_sink_set_property;

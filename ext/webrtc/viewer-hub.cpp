@@ -100,6 +100,7 @@ void ViewerHub::on_offer(const std::string &offer_sdp, std::function<bool(WhepAn
   cb.answered = [this, id, done](bool ok, const std::string &sdp_or_reason) {
     bool delivered = ok ? done(WhepAnswer{201, "", id, sdp_or_reason})
                         : done(WhepAnswer{500, sdp_or_reason, "", ""});
+    GST_INFO("viewer %s: answer %s", id.c_str(), delivered ? "handed to the server" : "not taken");
     if (!ok || !delivered)
       schedule_teardown(id, ok ? "the answer could not be delivered" : "no answer");
   };

@@ -98,11 +98,16 @@ bool ViewerSession::build_branch(const VideoOffer &offer, std::string *why) {
   const std::string q = "viewer-" + id_;
   queue_ = gst_element_factory_make("queue", (q + "-queue").c_str());
   pay_ = gst_element_factory_make("rtph264pay", (q + "-pay").c_str());
-  filter_ = gst_element_factory_make("capsfilter", (q + "-caps").c_str());
+  /* Not a capsfilter: rtph264pay limits its input to the level of a downstream
+   * profile-level-id (42e01f: level 3.1, too low for 1280x800 at 60 fps) and 1.22 ignores
+   * level-asymmetry-allowed. capssetter lets the payloader take any level (it asks nothing
+   * upstream) and then writes the offered profile-level-id and payload type into the caps
+   * webrtcbin sees; browsers decode by the stream's own SPS. */
+  filter_ = gst_element_factory_make("capssetter", (q + "-caps").c_str());
   webrtc_ = gst_element_factory_make("webrtcbin", (q + "-webrtc").c_str());
   if (!queue_ || !pay_ || !filter_ || !webrtc_) {
     *why = !webrtc_ ? "webrtcbin is missing: install gstreamer1.0-plugins-bad"
-                    : "rtph264pay is missing: install gstreamer1.0-plugins-good";
+                    : "rtph264pay or capssetter is missing: install gstreamer1.0-plugins-good";
     for (GstElement **e : {&queue_, &pay_, &filter_, &webrtc_})
       if (*e)
         gst_object_unref(gst_object_ref_sink(*e)), *e = nullptr;
@@ -114,7 +119,7 @@ bool ViewerSession::build_branch(const VideoOffer &offer, std::string *why) {
   g_object_set(pay_, "aggregate-mode", 1 /* zero-latency */, "config-interval", -1, "pt",
                guint(offer.payload_type), nullptr);
   GstCaps *caps = video_rtp_caps(offer, kSupportedExtensions);
-  g_object_set(filter_, "caps", caps, nullptr);
+  g_object_set(filter_, "caps", caps, "join", TRUE, "replace", FALSE, nullptr);
   g_object_set(webrtc_, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
   if (!settings_.stun_server.empty())
     g_object_set(webrtc_, "stun-server", settings_.stun_server.c_str(), nullptr);
@@ -243,6 +248,8 @@ void ViewerSession::answer_once(bool ok, const std::string &sdp_or_reason) {
       return;
     answered_ = true;
   }
+  GST_INFO("viewer %s: %s (%zu bytes)", id_.c_str(), ok ? "answer complete" : "no answer",
+           sdp_or_reason.size());
   if (cb_.answered)
     cb_.answered(ok, sdp_or_reason);
 }

@@ -1,6 +1,7 @@
 /* gst-vmdisplay: one viewer of vmwebrtcsink: its branch of the encoded stream
  *
- *   tee. ! queue (leaky, 1 s) ! rtph264pay (the offer's payload type) ! webrtcbin
+ *   tee. ! queue (leaky, 1 s) ! rtph264pay ! capssetter (the offer's payload type and
+ *   profile-level-id) ! webrtcbin
  *
  * and the negotiation of its WHEP offer (remote offer -> answer -> ICE gathering complete ->
  * the full answer), its `input` data channel, and its ICE state. The webrtcbin's signals

@@ -191,6 +191,10 @@ void ViewerHub::on_channel_open(const std::string &id) {
     viewer = it->second;
   }
   GST_INFO("viewer %s: input channel open", id.c_str());
+  /* DTLS is up now (the channel runs over it); a keyframe sent when ICE connected may have
+   * gone out before SRTP could carry it, and the browser may wait long for the next one. */
+  if (hooks_.keyframe)
+    hooks_.keyframe();
   send_control(viewer);
   send_cursor(viewer, true);
 }

@@ -9,10 +9,10 @@
 
 namespace vmd::webrtc {
 
-/* The header extensions rtph264pay can write in 1.22 (with the rtpmanager plugin). */
-static const std::vector<std::string> kSupportedExtensions = {
-    "urn:ietf:params:rtp-hdrext:sdes:mid",
-};
+/* The header extensions this branch writes: none. Answering one we do not write breaks
+ * playback: with the MID extension negotiated, Chromium 156 accepted no packet without it
+ * (no inbound-rtp at all) whenever the answer also named our SSRC. */
+static const std::vector<std::string> kSupportedExtensions = {};
 
 struct ViewerSession::Signals {
   static void remote_set(GstPromise *promise, gpointer data) {

@@ -77,6 +77,7 @@ std::string diagnostics(BrowserDriver &b, const std::string &tab) {
          eval(b, tab, "JSON.stringify({session: vmViewer.sessionUrl, channel: "
                       "vmViewer.channelOpen, decoded: vmViewer.framesDecoded, diag: "
                       "vmViewer.diagnostics})") +
+         ", inbound " + eval(b, tab, "vmViewer.inboundStats().then(JSON.stringify)") +
          ", page log " + page_log(b, tab);
 }
 
@@ -304,13 +305,15 @@ GST_START_TEST(test_vm_in_browser) {
   /* "Fit VM to window" in an 800x600 area: the guest switches to 800x600. */
   /* The toolbar wraps on a narrow window: size the window until the area under it is
    * 800x600. */
-  for (int i = 0, bar = 0; i < 4; i++) {
+  int height = 600 + 60, stage = 0;
+  for (int i = 0; i < 5 && stage != 600; i++) {
     cmd(*b, "{\"cmd\":\"resize\",\"id\":\"a\",\"width\":800,\"height\":" +
-                std::to_string(600 + bar) + "}");
-    bar = int(number(*b, "a", "document.getElementById('toolbar').getBoundingClientRect().height"));
-    if (int(number(*b, "a", "window.innerHeight")) - bar == 600)
-      break;
+                std::to_string(height) + "}");
+    stage = int(number(*b, "a", "Math.floor(window.innerHeight - document.getElementById("
+                                "'toolbar').getBoundingClientRect().height)"));
+    height += 600 - stage;
   }
+  fail_unless_equals_int(stage, 600);
   eval(*b, "a", "vmViewer.setFitVm(true), 1");
   fail_unless(vm->wait_for_serial("VMPATTERN READY 800x600", vmtest::slow(20000)),
               "the guest did not switch to 800x600:\n%s", vm->serial_log().c_str());

@@ -226,10 +226,11 @@ static bool start_serving(GstVmWebrtcSink *self) {
   const guint port = priv->server->bound_port();
   const std::string url = priv->url, token = s.token;
   guard.unlock();
-  GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ_WRITE,
-                   ("Open %s in a browser to watch (WHEP: %s/whep)", url.c_str(),
-                    url.substr(0, url.find("/#")).c_str()),
-                   (nullptr));
+  /* gst-launch-1.0 prints an INFO message's debug text only: the line is in both. */
+  const std::string line = "Open " + url + " in a browser to watch (WHEP: " +
+                           url.substr(0, url.find("/#")) + "/whep)";
+  GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ_WRITE, ("%s", line.c_str()),
+                   ("%s", line.c_str()));
   gst_element_post_message(
       GST_ELEMENT(self),
       gst_message_new_element(GST_OBJECT(self),

@@ -274,6 +274,29 @@ static GstStateChangeReturn gst_vm_webrtc_sink_change_state(GstElement *element,
   return ret;
 }
 
+/* Messages from a viewer's branch (see in_viewer_branch). Each one holds a ref on its source
+ * until the application pops it: a viewer's start and teardown post about 250 (state changes
+ * of webrtcbin's ~40 elements, stream status, tags, rtpsession's element messages), and on a
+ * bus nobody pops they kept every torn-down webrtcbin, its ICE agent and DTLS state alive
+ * (3-5 MB per viewer). None of them means anything to the application, and GstBin only
+ * forwards these types (its own bookkeeping: ASYNC_*, EOS, CLOCK_*, ERROR, ... still runs).
+ * A latency change is re-posted from the sink itself: the application still recalculates
+ * the latency, without a message pinning the viewer's nicesink (and its ICE agent and
+ * sockets). Posting thread. */
+static void gst_vm_webrtc_sink_handle_message(GstBin *bin, GstMessage *message) {
+  const GstMessageType type = GST_MESSAGE_TYPE(message);
+  const bool noise = type == GST_MESSAGE_STATE_CHANGED || type == GST_MESSAGE_STREAM_STATUS ||
+                     type == GST_MESSAGE_TAG || type == GST_MESSAGE_ELEMENT ||
+                     type == GST_MESSAGE_QOS || type == GST_MESSAGE_LATENCY;
+  if (noise && vmd::webrtc::in_viewer_branch(GST_MESSAGE_SRC(message))) {
+    gst_message_unref(message);
+    if (type == GST_MESSAGE_LATENCY)
+      gst_element_post_message(GST_ELEMENT(bin), gst_message_new_latency(GST_OBJECT(bin)));
+    return;
+  }
+  GST_BIN_CLASS(gst_vm_webrtc_sink_parent_class)->handle_message(bin, message);
+}
+
 /* Properties that shape the server and the viewers take effect at the next NULL -> READY. */
 static bool server_property(guint prop_id) {
   return prop_id != PROP_BITRATE;
@@ -425,6 +448,7 @@ static void gst_vm_webrtc_sink_class_init(GstVmWebrtcSinkClass *klass) {
   gobject_class->get_property = gst_vm_webrtc_sink_get_property;
   gobject_class->finalize = gst_vm_webrtc_sink_finalize;
   element_class->change_state = gst_vm_webrtc_sink_change_state;
+  GST_BIN_CLASS(klass)->handle_message = gst_vm_webrtc_sink_handle_message;
   install_properties(gobject_class);
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_set_static_metadata(

@@ -14,6 +14,26 @@ namespace vmd::webrtc {
  * (no inbound-rtp at all) whenever the answer also named our SSRC. */
 static const std::vector<std::string> kSupportedExtensions = {};
 
+/* Marks a viewer's branch elements (qdata: no ref, no name convention to keep). */
+static GQuark branch_quark() {
+  static GQuark quark = g_quark_from_static_string("vmd-viewer-branch");
+  return quark;
+}
+
+bool in_viewer_branch(GstObject *object) {
+  GstObject *o = object ? GST_OBJECT(gst_object_ref(object)) : nullptr;
+  while (o) {
+    if (g_object_get_qdata(G_OBJECT(o), branch_quark())) {
+      gst_object_unref(o);
+      return true;
+    }
+    GstObject *parent = gst_object_get_parent(o);
+    gst_object_unref(o);
+    o = parent;
+  }
+  return false;
+}
+
 struct ViewerSession::Signals {
   static void remote_set(GstPromise *promise, gpointer data) {
     gst_promise_unref(promise);
@@ -106,6 +126,8 @@ bool ViewerSession::build_branch(const VideoOffer &offer, std::string *why) {
   if (!settings_.turn_server.empty())
     g_object_set(webrtc_, "turn-server", settings_.turn_server.c_str(), nullptr);
 
+  for (GstElement *e : {queue_, pay_, filter_, webrtc_})
+    g_object_set_qdata(G_OBJECT(e), branch_quark(), GINT_TO_POINTER(1));
   gst_bin_add_many(bin_, queue_, pay_, filter_, webrtc_, nullptr);
   GstPad *sink = gst_element_request_pad_simple(webrtc_, "sink_%u");
   bool ok = sink && gst_element_link_many(queue_, pay_, filter_, nullptr);

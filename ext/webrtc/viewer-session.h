@@ -30,6 +30,13 @@ struct SessionSettings {
   std::string turn_server;
 };
 
+/* True when `object` (an element or a pad) is one of a viewer's branch elements (queue,
+ * payloader, capsfilter, webrtcbin) or inside one (webrtcbin's own children). Any thread.
+ * vmwebrtcsink keeps those elements' bookkeeping messages off the application's bus: a
+ * message holds a ref on its source until someone pops it, so on a bus nobody pops (a
+ * pipeline without a watch) every torn-down viewer stayed alive, about 250 messages each. */
+bool in_viewer_branch(GstObject *object);
+
 class ViewerSession {
  public:
   struct Callbacks {

@@ -658,7 +658,9 @@
                      framesReceived: r.framesReceived, decoded: r.framesDecoded,
                      keyFrames: r.keyFramesDecoded, dropped: r.framesDropped,
                      pli: r.pliCount, nack: r.nackCount, decoder: r.decoderImplementation,
-                     codec: r.codecId });
+                     codec: r.codecId, jitterBufferDelay: r.jitterBufferDelay,
+                     jitterBufferEmitted: r.jitterBufferEmittedCount,
+                     totalDecodeTime: r.totalDecodeTime });
       });
       return out;
     },

@@ -63,6 +63,11 @@ std::string ViewerHub::new_id() {
   return id;
 }
 
+ViewerHub::ViewerPtr ViewerHub::find_locked(const std::string &id) const {
+  auto it = viewers_.find(id);
+  return it == viewers_.end() ? nullptr : it->second;
+}
+
 unsigned ViewerHub::viewers() const {
   std::lock_guard<std::mutex> guard(lock_);
   return unsigned(viewers_.size());
@@ -134,7 +139,7 @@ void ViewerHub::on_offer(const std::string &offer_sdp, std::function<bool(WhepAn
 bool ViewerHub::on_delete(const std::string &session_id) {
   {
     std::lock_guard<std::mutex> guard(lock_);
-    if (viewers_.find(session_id) == viewers_.end())
+    if (!find_locked(session_id))
       return false;
   }
   schedule_teardown(session_id, "DELETE");
@@ -149,10 +154,9 @@ void ViewerHub::on_message(const std::string &id, const std::string &text) {
   ViewerPtr viewer;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    auto it = viewers_.find(id);
-    if (it == viewers_.end())
+    viewer = find_locked(id);
+    if (!viewer)
       return;
-    viewer = it->second;
     if (!parsed) {
       const gint64 now = g_get_monotonic_time();
       if (now - viewer->last_warning_us >= kWarningIntervalUs) {
@@ -185,11 +189,10 @@ void ViewerHub::on_channel_open(const std::string &id) {
   ViewerPtr viewer;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    auto it = viewers_.find(id);
-    if (it == viewers_.end())
-      return;
-    viewer = it->second;
+    viewer = find_locked(id);
   }
+  if (!viewer)
+    return;
   GST_INFO("viewer %s: input channel open", id.c_str());
   /* DTLS is up now (the channel runs over it); a keyframe sent when ICE connected may have
    * gone out before SRTP could carry it, and the browser may wait long for the next one. */

@@ -68,6 +68,7 @@ class ViewerHub : public WhepHandler {
   };
   using ViewerPtr = std::shared_ptr<Viewer>;
 
+  ViewerPtr find_locked(const std::string &id) const;
   ViewerSession::Callbacks callbacks_for(const std::string &id);
   void on_message(const std::string &id, const std::string &text);
   void on_channel_open(const std::string &id);

@@ -412,8 +412,8 @@ static void install_properties(GObjectClass *klass) {
   install_uint(klass, PROP_MAX_VIEWERS, "max-viewers", "Maximum viewers",
                "Viewers at once; one more is answered 503", 1, 64, 8, false);
   install_uint(klass, PROP_SESSION_TIMEOUT, "session-timeout", "Session timeout",
-               "Seconds a viewer may be without an ICE connection (never connected, or lost) "
-               "before it is dropped",
+               "Seconds a viewer may go without a sign of life (ICE connecting, RTCP "
+               "receiver reports) before it is dropped: a tab closed without a DELETE",
                1, 3600, 30, false);
   install_string(klass, PROP_STUN_SERVER, "stun-server", "STUN server",
                  "stun://HOST:PORT for the viewers' ICE (also offered to browsers)", nullptr);

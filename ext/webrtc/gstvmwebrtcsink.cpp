@@ -338,7 +338,6 @@ static void gst_vm_webrtc_sink_get_property(GObject *object, guint prop_id, GVal
                                             GParamSpec *pspec) {
   auto *self = GST_VM_WEBRTC_SINK(object);
   GstVmWebrtcSinkPrivate *priv = self->priv;
-  std::shared_ptr<vmd::webrtc::ViewerHub> hub;
   {
     std::lock_guard<std::mutex> guard(priv->lock);
     const Settings &s = priv->settings;
@@ -357,12 +356,13 @@ static void gst_vm_webrtc_sink_get_property(GObject *object, guint prop_id, GVal
       case PROP_ENCODER: g_value_set_string(value, s.encoder.c_str()); break;
       case PROP_BITRATE: g_value_set_uint(value, s.bitrate); break;
       case PROP_URL: g_value_set_string(value, priv->url.empty() ? nullptr : priv->url.c_str()); break;
-      case PROP_VIEWERS: hub = priv->hub; break;
+      /* Under the lock, no copy of the hub: a copy dropped last in a notify::viewers
+       * handler on the hub's own thread would destroy the hub there. The hub never takes
+       * priv->lock. */
+      case PROP_VIEWERS: g_value_set_uint(value, priv->hub ? priv->hub->viewers() : 0); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   }
-  if (prop_id == PROP_VIEWERS)
-    g_value_set_uint(value, hub ? hub->viewers() : 0);
 }
 
 static void install_string(GObjectClass *klass, guint id, const char *name, const char *nick,

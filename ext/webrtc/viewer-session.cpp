@@ -282,8 +282,8 @@ void ViewerSession::on_data_channel(GstWebRTCDataChannel *channel) {
     return;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    if (channel_)
-      return; /* one input channel per viewer */
+    if (channel_ || torn_down_)
+      return; /* one input channel per viewer; none after teardown */
     channel_ = GST_WEBRTC_DATA_CHANNEL(gst_object_ref(channel));
   }
   g_signal_connect(channel, "on-open", G_CALLBACK(Signals::channel_open), this);

@@ -139,7 +139,8 @@ bool EncodedStream::build_for(GstCaps *caps, std::string *error) {
     ok = false;
   }
   gst_element_sync_state_with_parent(sink);
-  tee_ = tee;
+  if (ok)
+    tee_ = tee;
   return ok;
 }
 

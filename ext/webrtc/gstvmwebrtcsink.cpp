@@ -226,10 +226,11 @@ static bool start_serving(GstVmWebrtcSink *self) {
   const guint port = priv->server->bound_port();
   const std::string url = priv->url, token = s.token;
   guard.unlock();
-  GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ_WRITE,
-                   ("Open %s in a browser to watch (WHEP: %s/whep)", url.c_str(),
-                    url.substr(0, url.find("/#")).c_str()),
-                   (nullptr));
+  /* gst-launch-1.0 prints an INFO message's debug text only: the line is in both. */
+  const std::string line = "Open " + url + " in a browser to watch (WHEP: " +
+                           url.substr(0, url.find("/#")) + "/whep)";
+  GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ_WRITE, ("%s", line.c_str()),
+                   ("%s", line.c_str()));
   gst_element_post_message(
       GST_ELEMENT(self),
       gst_message_new_element(GST_OBJECT(self),
@@ -337,7 +338,6 @@ static void gst_vm_webrtc_sink_get_property(GObject *object, guint prop_id, GVal
                                             GParamSpec *pspec) {
   auto *self = GST_VM_WEBRTC_SINK(object);
   GstVmWebrtcSinkPrivate *priv = self->priv;
-  std::shared_ptr<vmd::webrtc::ViewerHub> hub;
   {
     std::lock_guard<std::mutex> guard(priv->lock);
     const Settings &s = priv->settings;
@@ -356,12 +356,13 @@ static void gst_vm_webrtc_sink_get_property(GObject *object, guint prop_id, GVal
       case PROP_ENCODER: g_value_set_string(value, s.encoder.c_str()); break;
       case PROP_BITRATE: g_value_set_uint(value, s.bitrate); break;
       case PROP_URL: g_value_set_string(value, priv->url.empty() ? nullptr : priv->url.c_str()); break;
-      case PROP_VIEWERS: hub = priv->hub; break;
+      /* Under the lock, no copy of the hub: a copy dropped last in a notify::viewers
+       * handler on the hub's own thread would destroy the hub there. The hub never takes
+       * priv->lock. */
+      case PROP_VIEWERS: g_value_set_uint(value, priv->hub ? priv->hub->viewers() : 0); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   }
-  if (prop_id == PROP_VIEWERS)
-    g_value_set_uint(value, hub ? hub->viewers() : 0);
 }
 
 static void install_string(GObjectClass *klass, guint id, const char *name, const char *nick,
@@ -411,8 +412,8 @@ static void install_properties(GObjectClass *klass) {
   install_uint(klass, PROP_MAX_VIEWERS, "max-viewers", "Maximum viewers",
                "Viewers at once; one more is answered 503", 1, 64, 8, false);
   install_uint(klass, PROP_SESSION_TIMEOUT, "session-timeout", "Session timeout",
-               "Seconds a viewer may be without an ICE connection (never connected, or lost) "
-               "before it is dropped",
+               "Seconds a viewer may go without a sign of life (ICE connecting, RTCP "
+               "receiver reports) before it is dropped: a tab closed without a DELETE",
                1, 3600, 30, false);
   install_string(klass, PROP_STUN_SERVER, "stun-server", "STUN server",
                  "stun://HOST:PORT for the viewers' ICE (also offered to browsers)", nullptr);

@@ -40,7 +40,10 @@ ViewerHub::ViewerHub(GstBin *bin, HubSettings settings, Hooks hooks)
 ViewerHub::~ViewerHub() {
   close_all();
   g_main_loop_quit(loop_);
-  thread_.join();
+  if (thread_.get_id() == std::this_thread::get_id())
+    thread_.detach(); /* the last reference went in a hook on our own thread */
+  else
+    thread_.join();
   /* Teardowns still queued on the context find no viewers; run them to free their data. */
   while (g_main_context_iteration(context_, FALSE)) {
   }
@@ -61,6 +64,20 @@ std::string ViewerHub::new_id() {
   std::string id = uuid;
   g_free(uuid);
   return id;
+}
+
+ViewerHub::ViewerPtr ViewerHub::find_locked(const std::string &id) const {
+  auto it = viewers_.find(id);
+  return it == viewers_.end() ? nullptr : it->second;
+}
+
+/* Serialized, and the count read at the moment of the call: two threads changing the count
+ * must not report it out of order (a stale 0 would stop the encoder under a new viewer). */
+void ViewerHub::notify_viewers() {
+  if (!hooks_.viewers_changed)
+    return;
+  std::lock_guard<std::mutex> guard(notify_lock_);
+  hooks_.viewers_changed(viewers());
 }
 
 unsigned ViewerHub::viewers() const {
@@ -106,7 +123,6 @@ void ViewerHub::on_offer(const std::string &offer_sdp, std::function<bool(WhepAn
   };
   viewer->session =
       std::make_unique<ViewerSession>(id, bin_, tee, settings_.session, std::move(cb));
-  unsigned count;
   {
     std::lock_guard<std::mutex> guard(lock_);
     if (viewers_.size() >= settings_.max_viewers) {
@@ -119,10 +135,8 @@ void ViewerHub::on_offer(const std::string &offer_sdp, std::function<bool(WhepAn
     viewer->order = next_order_++;
     viewers_[id] = viewer;
     assign_control_locked();
-    count = unsigned(viewers_.size());
   }
-  if (hooks_.viewers_changed)
-    hooks_.viewers_changed(count);
+  notify_viewers();
   GST_INFO("viewer %s: offer with H.264 payload type %d (profile-level-id %s)", id.c_str(),
            offer.payload_type, offer.profile_level_id.c_str());
   if (!viewer->session->start(offer_sdp, offer, &why)) {
@@ -134,7 +148,7 @@ void ViewerHub::on_offer(const std::string &offer_sdp, std::function<bool(WhepAn
 bool ViewerHub::on_delete(const std::string &session_id) {
   {
     std::lock_guard<std::mutex> guard(lock_);
-    if (viewers_.find(session_id) == viewers_.end())
+    if (!find_locked(session_id))
       return false;
   }
   schedule_teardown(session_id, "DELETE");
@@ -149,10 +163,9 @@ void ViewerHub::on_message(const std::string &id, const std::string &text) {
   ViewerPtr viewer;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    auto it = viewers_.find(id);
-    if (it == viewers_.end())
+    viewer = find_locked(id);
+    if (!viewer)
       return;
-    viewer = it->second;
     if (!parsed) {
       const gint64 now = g_get_monotonic_time();
       if (now - viewer->last_warning_us >= kWarningIntervalUs) {
@@ -185,12 +198,15 @@ void ViewerHub::on_channel_open(const std::string &id) {
   ViewerPtr viewer;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    auto it = viewers_.find(id);
-    if (it == viewers_.end())
-      return;
-    viewer = it->second;
+    viewer = find_locked(id);
   }
+  if (!viewer)
+    return;
   GST_INFO("viewer %s: input channel open", id.c_str());
+  /* DTLS is up now (the channel runs over it); a keyframe sent when ICE connected may have
+   * gone out before SRTP could carry it, and the browser may wait long for the next one. */
+  if (hooks_.keyframe)
+    hooks_.keyframe();
   send_control(viewer);
   send_cursor(viewer, true);
 }
@@ -269,7 +285,6 @@ void ViewerHub::schedule_teardown(const std::string &id, const char *why) {
 void ViewerHub::teardown_now(const std::string &id, const std::string &why) {
   ViewerPtr viewer;
   std::vector<ViewerPtr> retell;
-  unsigned count;
   {
     std::lock_guard<std::mutex> guard(lock_);
     auto it = viewers_.find(id);
@@ -281,12 +296,10 @@ void ViewerHub::teardown_now(const std::string &id, const std::string &why) {
     for (auto &kv : viewers_)
       if (!kv.second->told_control)
         retell.push_back(kv.second);
-    count = unsigned(viewers_.size());
   }
   GST_INFO("viewer %s: tearing down (%s)", id.c_str(), why.c_str());
   viewer->session->teardown();
-  if (hooks_.viewers_changed)
-    hooks_.viewers_changed(count);
+  notify_viewers();
   for (auto &v : retell)
     send_control(v);
 }

@@ -68,6 +68,8 @@ class ViewerHub : public WhepHandler {
   };
   using ViewerPtr = std::shared_ptr<Viewer>;
 
+  ViewerPtr find_locked(const std::string &id) const;
+  void notify_viewers();
   ViewerSession::Callbacks callbacks_for(const std::string &id);
   void on_message(const std::string &id, const std::string &text);
   void on_channel_open(const std::string &id);
@@ -84,6 +86,7 @@ class ViewerHub : public WhepHandler {
   const HubSettings settings_;
   Hooks hooks_;
 
+  std::mutex notify_lock_; /* viewers_changed calls, in order */
   mutable std::mutex lock_;
   std::map<std::string, ViewerPtr> viewers_;
   unsigned next_order_ = 0;

@@ -9,10 +9,10 @@
 
 namespace vmd::webrtc {
 
-/* The header extensions rtph264pay can write in 1.22 (with the rtpmanager plugin). */
-static const std::vector<std::string> kSupportedExtensions = {
-    "urn:ietf:params:rtp-hdrext:sdes:mid",
-};
+/* The header extensions this branch writes: none. Answering one we do not write breaks
+ * playback: with the MID extension negotiated, Chromium 156 accepted no packet without it
+ * (no inbound-rtp at all) whenever the answer also named our SSRC. */
+static const std::vector<std::string> kSupportedExtensions = {};
 
 /* Marks a viewer's branch elements (qdata: no ref, no name convention to keep). */
 static GQuark branch_quark() {
@@ -282,8 +282,8 @@ void ViewerSession::on_data_channel(GstWebRTCDataChannel *channel) {
     return;
   {
     std::lock_guard<std::mutex> guard(lock_);
-    if (channel_)
-      return; /* one input channel per viewer */
+    if (channel_ || torn_down_)
+      return; /* one input channel per viewer; none after teardown */
     channel_ = GST_WEBRTC_DATA_CHANNEL(gst_object_ref(channel));
   }
   g_signal_connect(channel, "on-open", G_CALLBACK(Signals::channel_open), this);

@@ -79,8 +79,6 @@ const commands = {
   },
   async wait(cmd) {
     const { page } = pageOf(cmd);
-    /* Chromium throttles timers and video in a page that is not in front. */
-    await page.bringToFront();
     const deadline = Date.now() + (cmd.timeout_ms || DEFAULT_TIMEOUT_MS);
     let last = 'never evaluated';
     for (;;) {

@@ -648,6 +648,22 @@
     get channelOpen() { return !!S.channel && S.channel.readyState === 'open'; },
     get sessionUrl() { return S.sessionUrl; },
     get cursorStyle() { return video.style.cursor; },
+    /* Diagnostics for tests: the receiver's inbound-rtp statistics. */
+    async inboundStats() {
+      if (!S.pc) return null;
+      const out = [];
+      (await S.pc.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp')
+          out.push({ packets: r.packetsReceived, lost: r.packetsLost, bytes: r.bytesReceived,
+                     framesReceived: r.framesReceived, decoded: r.framesDecoded,
+                     keyFrames: r.keyFramesDecoded, dropped: r.framesDropped,
+                     pli: r.pliCount, nack: r.nackCount, decoder: r.decoderImplementation,
+                     codec: r.codecId, jitterBufferDelay: r.jitterBufferDelay,
+                     jitterBufferEmitted: r.jitterBufferEmittedCount,
+                     totalDecodeTime: r.totalDecodeTime });
+      });
+      return out;
+    },
     /* Diagnostics for tests: the peer connection's and the video element's states. */
     get diagnostics() {
       const pc = S.pc;

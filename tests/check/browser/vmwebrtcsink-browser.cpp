@@ -14,6 +14,7 @@
  * Skipped (exit 77, with the reason) without Chromium, node/playwright-core or the VM.
  */
 #include "browser-driver.h"
+#include "sink-inspect.h"
 #include "vm-check.h"
 
 #include <gst/video/video.h>
@@ -77,6 +78,7 @@ std::string diagnostics(BrowserDriver &b, const std::string &tab) {
          eval(b, tab, "JSON.stringify({session: vmViewer.sessionUrl, channel: "
                       "vmViewer.channelOpen, decoded: vmViewer.framesDecoded, diag: "
                       "vmViewer.diagnostics})") +
+         ", inbound " + eval(b, tab, "vmViewer.inboundStats().then(JSON.stringify)") +
          ", page log " + page_log(b, tab);
 }
 
@@ -134,17 +136,6 @@ void check_bars(BrowserDriver &b, const std::string &tab, int w, int h) {
                   kBars[i][0], kBars[i][1], kBars[i][2]);
 }
 
-long rss_kib() {
-  long kib = 0;
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-      break;
-  if (f)
-    fclose(f);
-  return kib;
-}
 
 /* The size of the caps qemudbussrc sends (latest). */
 struct CapsSeen {
@@ -188,24 +179,8 @@ struct Pipeline {
     gst_object_unref(sink);
     gst_object_unref(pipeline);
   }
-  int webrtcbins() {
-    int n = 0;
-    GstIterator *it = gst_bin_iterate_elements(GST_BIN(sink));
-    GValue v = G_VALUE_INIT;
-    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-      GstElementFactory *f = gst_element_get_factory(GST_ELEMENT(g_value_get_object(&v)));
-      n += f && g_str_equal(GST_OBJECT_NAME(f), "webrtcbin");
-      g_value_reset(&v);
-    }
-    g_value_unset(&v);
-    gst_iterator_free(it);
-    return n;
-  }
-  guint viewers() {
-    guint n = 0;
-    g_object_get(sink, "viewers", &n, nullptr);
-    return n;
-  }
+  int webrtcbins() { return testsupport::count_webrtcbins(sink); }
+  guint viewers() { return testsupport::sink_viewers(sink); }
 };
 
 std::string open_cmd(const std::string &tab, const std::string &url, int w, int h) {
@@ -304,13 +279,15 @@ GST_START_TEST(test_vm_in_browser) {
   /* "Fit VM to window" in an 800x600 area: the guest switches to 800x600. */
   /* The toolbar wraps on a narrow window: size the window until the area under it is
    * 800x600. */
-  for (int i = 0, bar = 0; i < 4; i++) {
+  int height = 600 + 60, stage = 0;
+  for (int i = 0; i < 5 && stage != 600; i++) {
     cmd(*b, "{\"cmd\":\"resize\",\"id\":\"a\",\"width\":800,\"height\":" +
-                std::to_string(600 + bar) + "}");
-    bar = int(number(*b, "a", "document.getElementById('toolbar').getBoundingClientRect().height"));
-    if (int(number(*b, "a", "window.innerHeight")) - bar == 600)
-      break;
+                std::to_string(height) + "}");
+    stage = int(number(*b, "a", "Math.floor(window.innerHeight - document.getElementById("
+                                "'toolbar').getBoundingClientRect().height)"));
+    height += 600 - stage;
   }
+  fail_unless_equals_int(stage, 600);
   eval(*b, "a", "vmViewer.setFitVm(true), 1");
   fail_unless(vm->wait_for_serial("VMPATTERN READY 800x600", vmtest::slow(20000)),
               "the guest did not switch to 800x600:\n%s", vm->serial_log().c_str());
@@ -339,7 +316,7 @@ GST_START_TEST(test_vm_in_browser) {
   /* 30 tabs come and go: half DELETE (vmViewer.close()), half closed abruptly. */
   for (int i = 0; i < 100 && (p.viewers() > 0 || p.webrtcbins() > 0); i++)
     g_usleep(vmtest::slow(100) * 1000);
-  const long rss_before = rss_kib();
+  const long rss_before = testsupport::rss_kib();
   for (int i = 0; i < 30; i++) {
     const std::string tab = "t" + std::to_string(i);
     open_playing(*b, tab, p.url, 640, 480, vmtest::slow(20000));
@@ -349,7 +326,7 @@ GST_START_TEST(test_vm_in_browser) {
   }
   for (int i = 0; i < 600 && (p.viewers() > 0 || p.webrtcbins() > 0); i++)
     g_usleep(100000);
-  const long grown = rss_kib() - rss_before;
+  const long grown = testsupport::rss_kib() - rss_before;
   g_print("30 browser viewers came and went: %u viewers and %d webrtcbins left, RSS %+ld KiB\n",
           p.viewers(), p.webrtcbins(), grown);
   fail_unless_equals_int(int(p.viewers()), 0);

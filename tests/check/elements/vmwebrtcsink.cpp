@@ -13,6 +13,7 @@
  *   a warm-up viewer is printed and bounded.
  */
 #include "doc-check.h"
+#include "sink-inspect.h"
 #include "whep-client.h"
 
 #include <gst/video/video.h>
@@ -128,27 +129,8 @@ struct Served {
       gst_object_unref(tee);
     return tee != nullptr;
   }
-  guint viewers() {
-    guint n = 0;
-    g_object_get(sink, "viewers", &n, nullptr);
-    return n;
-  }
-  /* webrtcbin children of the sink bin. */
-  int webrtcbins() {
-    int n = 0;
-    GstIterator *it = gst_bin_iterate_elements(GST_BIN(sink));
-    GValue v = G_VALUE_INIT;
-    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-      GstElement *e = GST_ELEMENT(g_value_get_object(&v));
-      GstElementFactory *f = gst_element_get_factory(e);
-      if (f && g_str_equal(GST_OBJECT_NAME(f), "webrtcbin"))
-        n++;
-      g_value_reset(&v);
-    }
-    g_value_unset(&v);
-    gst_iterator_free(it);
-    return n;
-  }
+  guint viewers() { return testsupport::sink_viewers(sink); }
+  int webrtcbins() { return testsupport::count_webrtcbins(sink); }
   /* Waits until `n` viewers are counted and, when n is 0, their branches are gone too
    * (teardown runs on the sink's own thread, after the count dropped). */
   bool wait_viewers(guint n, guint timeout_ms) {
@@ -171,17 +153,6 @@ void connect_ok(vmtest::WhepClient &c, Served &srv) {
   fail_unless(c.connect(srv.base, srv.token, &error), "%s", error.c_str());
 }
 
-long rss_kib() {
-  long kib = 0;
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-      break;
-  if (f)
-    fclose(f);
-  return kib;
-}
 
 }  // namespace
 
@@ -422,7 +393,7 @@ bool wait_webrtcbins_finalized(guint timeout_ms) {
  * shows that peak, not what is still held. */
 long trimmed_rss_kib() {
   malloc_trim(0);
-  return rss_kib();
+  return testsupport::rss_kib();
 }
 
 GST_START_TEST(test_churn) {
@@ -442,7 +413,7 @@ GST_START_TEST(test_churn) {
   fail_unless(wait_webrtcbins_finalized(ms(2000)), "%d webrtcbins alive after the warm-up",
               g_alive_webrtcbins.load());
   const int udp_before = udp_sockets();
-  const long rss_start = rss_kib();
+  const long rss_start = testsupport::rss_kib();
   const long rss_before = trimmed_rss_kib();
   const int n = g_getenv("VMD_CHURN")      ? atoi(g_getenv("VMD_CHURN"))
                 : g_getenv("VMD_VALGRIND") ? 6
@@ -469,7 +440,7 @@ GST_START_TEST(test_churn) {
     udp_after = udp_sockets();
   }
   fail_unless(udp_after <= udp_before, "%d UDP sockets open, %d before", udp_after, udp_before);
-  const long peak = rss_kib() - rss_start;
+  const long peak = testsupport::rss_kib() - rss_start;
   const long grown = trimmed_rss_kib() - rss_before;
   g_print("%d viewers came and went: RSS grew by %ld KiB (%ld KiB before malloc_trim), "
           "%d UDP sockets open (%d before)\n", n, grown, peak, udp_after, udp_before);

@@ -141,6 +141,9 @@ int options_set(struct options *opts, const char *key, const char *value,
     /* /init reads it too, to load the input drivers. */
     if (parse_flag(value, &opts->input) < 0)
       goto bad_value;
+  } else if (strcmp(key, "frames") == 0) {
+    if (parse_flag(value, &opts->frames) < 0)
+      goto bad_value;
   } else if (strcmp(key, "cursor") == 0) {
     if (parse_cursor(&opts->cursor_at, value) < 0)
       goto bad_value;

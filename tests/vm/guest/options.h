@@ -37,6 +37,7 @@ struct options {
   unsigned cursor_delay_ms; /* show the cursor this long after READY */
   unsigned cursor_step_ms; /* 0: the cursor stays put */
   int follow;           /* drm: switch to the connector's preferred mode */
+  int frames;           /* log VMFRAME N after each counter step is on screen */
 };
 
 void options_init(struct options *opts);

@@ -225,9 +225,10 @@ GST_START_TEST(test_vm_in_browser) {
   fail_unless(sscanf(log.c_str() + log.find("VMPATTERN READY"), "VMPATTERN READY %dx%d", &w,
                      &h) == 2);
 
+  /* Before the pipeline: its probe must outlive the pipeline's streaming threads. */
+  CapsSeen caps;
   Pipeline p("qemudbussrc name=src address=" + bus->address() +
              " vm=browservm show-cursor=false ! vmwebrtcsink name=s port=0");
-  CapsSeen caps;
   GstElement *src = gst_bin_get_by_name(GST_BIN(p.pipeline), "src");
   GstPad *srcpad = gst_element_get_static_pad(src, "src");
   gst_pad_add_probe(srcpad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_caps, &caps, nullptr);

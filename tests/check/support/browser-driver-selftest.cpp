@@ -23,20 +23,13 @@
 #include <vector>
 
 #include "browser-driver.h"
+#include "selftest-check.h"
 
 using testsupport::BrowserDriver;
 
 namespace {
 
-int g_failures = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                                 \
-    }                                                                               \
-  } while (0)
+using selftest::g_failures;
 
 #define CHECK_MSG(cond, what)                                                           \
   do {                                                                                  \

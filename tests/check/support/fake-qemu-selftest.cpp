@@ -28,21 +28,14 @@
 #include <vector>
 
 #include "fake-qemu.h"
+#include "selftest-check.h"
 
 using fakeqemu::FakeQemu;
 using fakeqemu::FakeQemuOptions;
 
 namespace {
 
-int g_failures = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                                 \
-    }                                                                               \
-  } while (0)
+using selftest::g_failures;
 
 #define CHECK_CONTAINS(haystack, needle)                                         \
   do {                                                                           \

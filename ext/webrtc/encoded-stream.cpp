@@ -42,7 +42,7 @@ EncodedStream::EncodedStream(GstBin *bin, GstElement *in, Settings settings)
 
 EncodedStream::~EncodedStream() = default;
 
-bool EncodedStream::build_encoder(std::string *error, GstElement **first, GstElement **last) {
+GstElement *EncodedStream::build_encoder(std::string *error) {
   Settings settings;
   {
     std::lock_guard<std::mutex> guard(lock_);
@@ -50,14 +50,14 @@ bool EncodedStream::build_encoder(std::string *error, GstElement **first, GstEle
   }
   encode::EncoderChoice choice;
   if (!encode::choose_encoder(settings.encoder, &choice, error))
-    return false;
+    return nullptr;
   GError *err = nullptr;
   GstElement *enc = gst_parse_bin_from_description(choice.description.c_str(), TRUE, &err);
   if (!enc) {
     *error = "cannot build encoder '" + choice.description + "': " +
              (err ? err->message : "unknown error") + "; check the encoder property";
     g_clear_error(&err);
-    return false;
+    return nullptr;
   }
   g_clear_error(&err);
   GstElement *encoder = encode::find_encoder_element(enc);
@@ -66,9 +66,7 @@ bool EncodedStream::build_encoder(std::string *error, GstElement **first, GstEle
                 GST_OBJECT_NAME(encoder));
   encoder_ = encoder;
   GST_INFO("encoding with '%s'", choice.description.c_str());
-  *first = enc;
-  *last = enc;
-  return true;
+  return enc;
 }
 
 bool EncodedStream::add_and_link(GstElement *const *chain, size_t n, std::string *error) {
@@ -116,8 +114,8 @@ bool EncodedStream::build_for(GstCaps *caps, std::string *error) {
   if (raw) {
     GstElement *conv = make("videoconvert", "convert", error);
     GstElement *i420 = caps_filter("video/x-raw,format=I420", "i420");
-    GstElement *enc = nullptr, *enc_last = nullptr;
-    if (!conv || !build_encoder(error, &enc, &enc_last)) {
+    GstElement *enc = conv ? build_encoder(error) : nullptr;
+    if (!enc) {
       for (GstElement *e : {tee, sink, parse, parsed, conv, i420})
         if (e)
           gst_object_unref(gst_object_ref_sink(e));

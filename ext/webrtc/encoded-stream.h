@@ -55,7 +55,8 @@ class EncodedStream {
   void set_encoder(const std::string &encoder);
 
  private:
-  bool build_encoder(std::string *error, GstElement **first, GstElement **last);
+  /* The encoder bin (floating), or nullptr with *error. */
+  GstElement *build_encoder(std::string *error);
   bool add_and_link(GstElement *const *chain, size_t n, std::string *error);
   static GstPadProbeReturn drop_unwatched(GstPad *, GstPadProbeInfo *info, gpointer self);
 

@@ -10,6 +10,8 @@ PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libglib2.0-dev libdrm-dev
   # vmwebrtcsink: libsoup 3, webrtcbin's library and ICE plugin, JSON, zlib (cursor PNGs)
   libsoup-3.0-dev libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice libjson-glib-dev zlib1g-dev
+  # qemudbussrc's EGL dma-buf reader (libepoxy), GStreamer's GL plugins (glupload, gldownload)
+  libepoxy-dev gstreamer1.0-gl
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
@@ -51,6 +53,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# Mesa 25 from bookworm-backports in a private prefix, for the gl suite's dma-buf import tests.
+bash "$(dirname "${BASH_SOURCE[0]}")/install-mesa-prefix.sh"
 
 # playwright-core for tests/browser/driver.mjs, at the version package-lock.json pins (it
 # drives /usr/bin/chromium and downloads no browser of its own); again when the lock moved.

@@ -2,6 +2,7 @@
 #include "display-client.h"
 
 #include "console-control.h"
+#include "dmabuf-scanout.h"
 #include "frame-store.h"
 #include "qemu-bus.h"
 #include "qemu-listener.h"
@@ -61,7 +62,10 @@ bool is_fatal(QemuBusError code) {
 /* Everything the thread owns; the public class only starts and stops it. */
 struct DisplayClient::Impl {
   Impl(DisplayClientConfig config, std::shared_ptr<FrameStore> store, DisplayLogger log)
-      : config_(std::move(config)), store_(std::move(store)), log_(std::move(log)) {}
+      : config_(std::move(config)),
+        store_(std::move(store)),
+        dmabuf_(std::make_shared<DmabufScanouts>(config_.dmabuf)),
+        log_(std::move(log)) {}
 
   void start();
   void stop();
@@ -89,6 +93,7 @@ struct DisplayClient::Impl {
 
   DisplayClientConfig config_;
   std::shared_ptr<FrameStore> store_;
+  std::shared_ptr<DmabufScanouts> dmabuf_;
   DisplayLogger log_;
   std::atomic<bool> stopping_{false};
   GMainContext *context_ = nullptr;
@@ -187,7 +192,7 @@ QemuBusResult DisplayClient::Impl::export_listener(Session &session) {
                                              G_CALLBACK(Session::on_closed), &session);
   session.closed_qemu = g_signal_connect(session.qemu.get(), "closed",
                                          G_CALLBACK(Session::on_closed), &session);
-  session.exported = std::make_unique<QemuListener>(store_, log_);
+  session.exported = std::make_unique<QemuListener>(store_, dmabuf_, log_);
   std::string error;
   if (!session.exported->export_on(session.listener.get(), context_, &error))
     return QemuBusResult::fail(QemuBusError::SocketFailed, error);

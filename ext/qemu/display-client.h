@@ -16,6 +16,7 @@
 #pragma once
 
 #include "display-log.h"
+#include "dmabuf-layout.h"
 #include "qemu-input.h"
 #include "ui-info-throttle.h"
 
@@ -35,6 +36,7 @@ struct DisplayClientConfig {
   bool reconnect = false;
   int timeout_ms = 5000; /* bound on every D-Bus call and handshake */
   int retry_ms = 250;    /* pause between reconnection attempts */
+  DmabufOptions dmabuf;  /* how DMA-BUF scanouts (gl=on) are read */
 };
 
 class DisplayClient {

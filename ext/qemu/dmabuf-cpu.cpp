@@ -223,7 +223,13 @@ bool CpuDmabufReader::read(const Rect &r, uint8_t *dst, size_t dst_stride, std::
                   size, s_->needed);
     return false;
   }
-  const Rect src{l.visible.x + r.x, l.visible.y + r.y, r.w, r.h};
+  /* y0_top flips inside the visible rectangle, as QEMU's egl_fb_blit does:
+   * visible row y is stored at buffer row visible.y + visible.h - 1 - y.
+   * detile_rect flips over the whole buffer height, so name the rows as
+   * seen from the buffer's bottom. */
+  const uint32_t top = l.y0_top ? l.backing_height - l.visible.y - l.visible.h + r.y
+                                : l.visible.y + r.y;
+  const Rect src{l.visible.x + r.x, top, r.w, r.h};
   uint8_t *out = dst + size_t(r.y) * dst_stride + size_t(r.x) * s_->format->bytes_per_pixel;
   return s_->use_pread ? read_pread(src, out, dst_stride, why)
                        : read_mapped(src, out, dst_stride, why);

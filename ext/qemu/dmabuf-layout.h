@@ -43,6 +43,14 @@ struct DmabufLayout {
   bool y0_top = false; /* QEMU's name: true means the rows are stored bottom-up */
 };
 
+/* How qemudbussrc reads DMA-BUFs (its detile and render-node properties). */
+enum class DetileMode { Auto, Gl, Cpu };
+
+struct DmabufOptions {
+  DetileMode mode = DetileMode::Auto;
+  std::string render_node; /* "" = the first render node that works, then surfaceless */
+};
+
 /* Reads rectangles of one scanout's visible image. */
 class DmabufReader {
  public:

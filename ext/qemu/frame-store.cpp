@@ -81,6 +81,7 @@ void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const Pixma
   view_ = pixels_.data();
   stride_ = own_stride_;
   map_fd_.reset();
+  dmabuf_.reset();
 }
 
 void FrameStore::damage_locked(const Rect &r, int64_t now_us) {
@@ -308,6 +309,7 @@ void FrameStore::connection_lost(bool reconnecting) {
     borrowed_.reset();
     pending_.clear();
     map_fd_.reset();
+    dmabuf_.reset();
     forget_cursor_locked();
   } else {
     ended_ = true;
@@ -429,7 +431,9 @@ FrameFormat FrameStore::format() const {
 
 FrameStats FrameStore::stats() const {
   std::lock_guard<std::mutex> guard(lock_);
-  return stats_;
+  FrameStats st = stats_;
+  st.ack_median_us = ack_median_locked();
+  return st;
 }
 
 }  // namespace vmd

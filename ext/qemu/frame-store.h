@@ -16,9 +16,11 @@
 
 #include "cursor.h"
 #include "damage.h"
+#include "dmabuf-layout.h"
 #include "pixman-formats.h"
 #include "raii.h"
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -41,6 +43,13 @@ struct FrameStats {
   uint64_t scanouts = 0, updates = 0, ignored = 0;
   uint64_t frames = 0, full_copies = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
+  /* DMA-BUF scanouts (gl=on): ScanoutDMABUF(2) and UpdateDMABUF calls
+   * applied, and the time from an UpdateDMABUF's arrival to our reply,
+   * which is how long the guest's GPU queue stood still (median of the last
+   * 256, max since start). */
+  uint64_t dmabuf_scanouts = 0, dmabuf_updates = 0;
+  uint64_t acks = 0;
+  int64_t ack_median_us = 0, ack_max_us = 0;
 };
 
 /* What became of one message from QEMU. `applied` false: it was ignored (or
@@ -48,6 +57,7 @@ struct FrameStats {
 struct Verdict {
   bool applied = true;
   std::string message;
+  bool warn = false; /* applied, but the message is a warning */
 };
 
 /* What the streaming thread was woken for. */
@@ -101,6 +111,18 @@ class FrameStore {
   Verdict scanout_map(UniqueFd memfd, uint32_t offset, uint32_t width, uint32_t height,
                           uint32_t stride, uint32_t pixman_format, int64_t now_us);
   Verdict update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us);
+  /* DMA-BUF (frame-store-dmabuf.cpp). A scanout makes `reader` the source of
+   * a width x height surface in `fmt`; each update reads the damaged
+   * rectangle through it into the host surface before returning, so the
+   * caller's reply (QEMU's frame acknowledgement) follows the read. `path`
+   * describes how it is read (the qemudbussrc-path message). */
+  Verdict scanout_dmabuf(std::shared_ptr<DmabufReader> reader, uint32_t width, uint32_t height,
+                         const PixmanFormat *fmt, const std::string &path, int64_t now_us);
+  Verdict update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us);
+  /* One UpdateDMABUF answered `us` after it arrived. */
+  void record_ack(int64_t us);
+  /* The current DMA-BUF path and a serial that changes with it (0: none yet). */
+  std::string dmabuf_path(uint64_t *serial) const;
   void disable();
   /* The guest cursor (frame-store-cursor.cpp). While it is drawn into the
    * frames, a change damages the rectangles it leaves and enters, nothing
@@ -139,6 +161,8 @@ class FrameStore {
   void copy_rect_in_locked(const Rect &r, const uint8_t *src, size_t src_stride);
   void make_writable_locked();
   bool read_rect_from_map_locked(const Rect &r);
+  bool read_rect_from_dmabuf_locked(const Rect &r, std::string *why);
+  int64_t ack_median_locked() const;
   void cursor_changed_locked(const CursorState &before, int64_t now_us);
   void forget_cursor_locked();
   void copy_out_locked(const Rect &r, uint8_t *dst, size_t dst_stride);
@@ -164,6 +188,13 @@ class FrameStore {
   UniqueFd map_fd_;
   size_t map_offset_ = 0, map_stride_ = 0;
   std::vector<uint8_t> map_scratch_; /* the bytes between rows, read and dropped */
+
+  /* DMA-BUF source */
+  std::shared_ptr<DmabufReader> dmabuf_;
+  std::string dmabuf_path_;
+  uint64_t dmabuf_path_serial_ = 0;
+  bool warned_update_without_dmabuf_ = false;
+  std::array<int64_t, 256> acks_{};
 
   /* damage */
   Region pending_;

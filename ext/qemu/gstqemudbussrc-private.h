@@ -29,6 +29,7 @@ struct Settings {
   bool reconnect = false;
   bool input = true;
   bool show_cursor = true;
+  vmd::DmabufOptions dmabuf;
 };
 
 struct GstQemuDBusSrcPrivate {
@@ -52,6 +53,7 @@ struct GstQemuDBusSrcPrivate {
   int64_t last_cursor_us = 0;       /* when it was sent: one per frame interval */
   GstBuffer *cursor_image = nullptr;
   std::atomic<uint64_t> cursor_events{0};
+  uint64_t path_serial = 0; /* of the last qemudbussrc-path message */
 
   /* navigation events, from any thread */
   std::mutex nav_lock;
@@ -89,3 +91,15 @@ void qemu_dbus_src_release_input(GstQemuDBusSrc *self);
 void qemu_dbus_src_send_cursor(GstQemuDBusSrc *self, const vmd::CursorState &cursor);
 /* Installs input, show-cursor and set-ui-info on the class. */
 void qemu_dbus_src_install_remote(GObjectClass *klass, guint prop_input, guint prop_show_cursor);
+
+/* ---- gstqemudbussrc-dmabuf.cpp */
+
+/* Installs detile and render-node. */
+void qemu_dbus_src_install_dmabuf(GObjectClass *klass, guint prop_detile, guint prop_render_node);
+/* detile (prop_id == prop_detile) or render-node. */
+bool qemu_dbus_src_set_dmabuf_property(GstQemuDBusSrc *self, guint prop_id, guint prop_detile,
+                                       const GValue *value);
+void qemu_dbus_src_get_dmabuf_property(GstQemuDBusSrc *self, guint prop_id, guint prop_detile,
+                                       GValue *value);
+/* From create(): a qemudbussrc-path message when the DMA-BUF path changed. */
+void qemu_dbus_src_post_path(GstQemuDBusSrc *self, const vmd::FrameStore &store);

@@ -50,6 +50,8 @@ enum {
   PROP_STATS,
   PROP_INPUT,
   PROP_SHOW_CURSOR,
+  PROP_DETILE,
+  PROP_RENDER_NODE,
 };
 
 GQuark frame_seq_quark() {
@@ -121,6 +123,7 @@ static gboolean gst_qemu_dbus_src_start(GstBaseSrc *base) {
   config.console = priv->settings.console;
   config.qmp = priv->settings.qmp;
   config.reconnect = priv->settings.reconnect;
+  config.dmabuf = priv->settings.dmabuf;
   priv->store = std::make_shared<vmd::FrameStore>();
   priv->store->set_draw_cursor(priv->settings.show_cursor);
   priv->client = std::make_unique<vmd::DisplayClient>(
@@ -136,6 +139,7 @@ static gboolean gst_qemu_dbus_src_start(GstBaseSrc *base) {
   priv->last_cursor_us = 0;
   gst_clear_buffer(&priv->cursor_image);
   priv->cursor_events = priv->input_events = 0;
+  priv->path_serial = 0;
   priv->client->start();
   return TRUE;
 }
@@ -417,6 +421,7 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
     vmd::FrameFormat fmt;
     std::string error;
     const vmd::Wake wake = store->wait(args, &fmt, &error);
+    qemu_dbus_src_post_path(self, *store);
     switch (wake) {
       case vmd::Wake::Flushing:
         return GST_FLOW_FLUSHING;
@@ -463,7 +468,11 @@ static GstStructure *make_stats(GstQemuDBusSrc *self) {
                            G_TYPE_UINT64, st.full_copies, "bytes-in", G_TYPE_UINT64, st.bytes_in,
                            "bytes-out", G_TYPE_UINT64, st.bytes_out, "cursor-events",
                            G_TYPE_UINT64, self->priv->cursor_events.load(), "input-events",
-                           G_TYPE_UINT64, self->priv->input_events.load(), nullptr);
+                           G_TYPE_UINT64, self->priv->input_events.load(), "dmabuf-scanouts",
+                           G_TYPE_UINT64, st.dmabuf_scanouts, "dmabuf-updates", G_TYPE_UINT64,
+                           st.dmabuf_updates, "acks", G_TYPE_UINT64, st.acks, "ack-median-us",
+                           G_TYPE_UINT64, guint64(st.ack_median_us), "ack-max-us", G_TYPE_UINT64,
+                           guint64(st.ack_max_us), nullptr);
 }
 
 /* input and show-cursor take effect at once, also while playing. */
@@ -485,6 +494,10 @@ static void gst_qemu_dbus_src_set_property(GObject *object, guint prop_id, const
   GstQemuDBusSrc *self = GST_QEMU_DBUS_SRC(object);
   if (prop_id == PROP_INPUT || prop_id == PROP_SHOW_CURSOR) {
     set_remote_property(self, prop_id, g_value_get_boolean(value));
+    return;
+  }
+  if (prop_id == PROP_DETILE || prop_id == PROP_RENDER_NODE) {
+    qemu_dbus_src_set_dmabuf_property(self, prop_id, PROP_DETILE, value);
     return;
   }
   std::lock_guard<std::mutex> guard(self->priv->lock);
@@ -527,6 +540,10 @@ static void gst_qemu_dbus_src_get_property(GObject *object, guint prop_id, GValu
   GstQemuDBusSrc *self = GST_QEMU_DBUS_SRC(object);
   if (prop_id == PROP_STATS) {
     g_value_take_boxed(value, make_stats(self));
+    return;
+  }
+  if (prop_id == PROP_DETILE || prop_id == PROP_RENDER_NODE) {
+    qemu_dbus_src_get_dmabuf_property(self, prop_id, PROP_DETILE, value);
     return;
   }
   std::lock_guard<std::mutex> guard(self->priv->lock);
@@ -654,11 +671,14 @@ static void gst_qemu_dbus_src_class_init(GstQemuDBusSrcClass *klass) {
                          "messages), frames, keepalive-frames, full-copies, bytes-in (copied "
                          "from QEMU's messages), bytes-out (copied into buffers), "
                          "cursor-events (qemu-cursor events sent), input-events (navigation "
-                         "events sent on to the VM)",
+                         "events sent on to the VM), dmabuf-scanouts, dmabuf-updates, acks "
+                         "(UpdateDMABUF replies), ack-median-us and ack-max-us (how long the "
+                         "guest waited for them)",
                          GST_TYPE_STRUCTURE,
                          GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   qemu_dbus_src_install_remote(gobject_class, PROP_INPUT, PROP_SHOW_CURSOR);
+  qemu_dbus_src_install_dmabuf(gobject_class, PROP_DETILE, PROP_RENDER_NODE);
 
   GstCaps *caps = template_caps();
   gst_element_class_add_pad_template(element_class,

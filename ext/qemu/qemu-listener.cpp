@@ -1,6 +1,8 @@
 /* gst-vmdisplay: the org.qemu.Display1.Listener object QEMU calls. */
 #include "qemu-listener.h"
 
+#include "dmabuf-scanout.h"
+
 #include <gio/gunixfdlist.h>
 
 #include <exception>
@@ -12,6 +14,7 @@ namespace {
 constexpr const char *kListenerPath = "/org/qemu/Display1/Listener";
 constexpr const char *kListenerIface = "org.qemu.Display1.Listener";
 constexpr const char *kMapIface = "org.qemu.Display1.Listener.Unix.Map";
+constexpr const char *kDmabuf2Iface = "org.qemu.Display1.Listener.Unix.ScanoutDMABUF2";
 constexpr const char *kInvalidError = "org.qemu.Display1.Error.Invalid";
 
 /* Our side of ui/dbus-display1.xml: what QEMU calls on us. Signatures here
@@ -35,8 +38,8 @@ constexpr const char kListenerXml[] = R"XML(
       <arg type="u" name="pixman_format" direction="in"/>
       <arg type="ay" name="data" direction="in"/>
     </method>
-    <!-- DMA-BUF scanouts (QEMU with gl=on): declared so that they reach us
-         and end the stream with a clear error instead of a silent stall. -->
+    <!-- DMA-BUF scanouts (QEMU with gl=on); the reply to UpdateDMABUF is
+         the guest's frame acknowledgement. -->
     <method name="ScanoutDMABUF">
       <arg type="h" name="dmabuf" direction="in"/>
       <arg type="u" name="width" direction="in"/>
@@ -83,10 +86,27 @@ constexpr const char kListenerXml[] = R"XML(
       <arg type="i" name="height" direction="in"/>
     </method>
   </interface>
+  <interface name="org.qemu.Display1.Listener.Unix.ScanoutDMABUF2">
+    <method name="ScanoutDMABUF2">
+      <arg type="ah" name="dmabuf" direction="in"/>
+      <arg type="u" name="x" direction="in"/>
+      <arg type="u" name="y" direction="in"/>
+      <arg type="u" name="width" direction="in"/>
+      <arg type="u" name="height" direction="in"/>
+      <arg type="au" name="offset" direction="in"/>
+      <arg type="au" name="stride" direction="in"/>
+      <arg type="u" name="num_planes" direction="in"/>
+      <arg type="u" name="fourcc" direction="in"/>
+      <arg type="u" name="backing_width" direction="in"/>
+      <arg type="u" name="backing_height" direction="in"/>
+      <arg type="t" name="modifier" direction="in"/>
+      <arg type="b" name="y0_top" direction="in"/>
+    </method>
+  </interface>
 </node>
 )XML";
 
-constexpr const char *kInterfaces[] = {kMapIface, nullptr};
+constexpr const char *kInterfaces[] = {kMapIface, kDmabuf2Iface, nullptr};
 
 GDBusNodeInfo *listener_node_info() {
   static GDBusNodeInfo *info = g_dbus_node_info_new_for_xml(kListenerXml, nullptr);
@@ -94,11 +114,14 @@ GDBusNodeInfo *listener_node_info() {
 }
 
 /* One display call: applies it (signature already checked) to the store. */
-using CallHandler = Verdict (*)(FrameStore &store, GVariant *params, GUnixFDList *fds,
-                                int64_t now, LogLines *logs);
+struct CallTarget {
+  FrameStore &store;
+  DmabufScanouts &dmabuf;
+};
+using CallHandler = Verdict (*)(CallTarget &to, GVariant *params, GUnixFDList *fds, int64_t now,
+                                LogLines *logs);
 
-Verdict on_scanout(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now,
-                   LogLines *logs) {
+Verdict on_scanout(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now, LogLines *logs) {
   guint32 w, h, stride, fmt;
   GVariant *bytes = nullptr;
   g_variant_get(params, "(uuuu@ay)", &w, &h, &stride, &fmt, &bytes);
@@ -109,13 +132,13 @@ Verdict on_scanout(FrameStore &store, GVariant *params, GUnixFDList *, int64_t n
     g_variant_unref(static_cast<GVariant *>(const_cast<void *>(b)));
   });
   Verdict v =
-      store.scanout(w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now, std::move(hold));
+      to.store.scanout(w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now, std::move(hold));
   if (v.applied)
     logs->emplace_back(LogLevel::Info, "Scanout " + std::to_string(w) + "x" + std::to_string(h));
   return v;
 }
 
-Verdict on_update(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
+Verdict on_update(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
   gint32 x, y, w, h;
   guint32 stride, fmt;
   GVariant *bytes = nullptr;
@@ -123,25 +146,56 @@ Verdict on_update(FrameStore &store, GVariant *params, GUnixFDList *, int64_t no
   GVariantPtr owned(bytes);
   gsize n = 0;
   const void *p = g_variant_get_fixed_array(bytes, &n, 1);
-  return store.update(x, y, w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
+  return to.store.update(x, y, w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
 }
 
-Verdict on_dmabuf(FrameStore &store, GVariant *, GUnixFDList *, int64_t, LogLines *) {
-  /* The fd, if any, is closed with the message. */
-  const char *msg =
-      "QEMU sends its display as DMA-BUF (it runs with gl=on), which qemudbussrc cannot "
-      "read yet; start QEMU with -display dbus,gl=off";
-  store.fail(msg);
-  return Verdict{false, msg};
+/* The two ScanoutDMABUF forms, once parsed. */
+Verdict apply_dmabuf_scanout(CallTarget &to, DmabufScanoutMsg msg, int64_t now, LogLines *logs) {
+  const uint32_t w = msg.layout.visible.w, h = msg.layout.visible.h;
+  DmabufOpened opened = to.dmabuf.open(std::move(msg));
+  if (!opened.reader) {
+    if (opened.fatal)
+      to.store.fail(opened.why);
+    return Verdict{false, opened.why};
+  }
+  Verdict v = to.store.scanout_dmabuf(opened.reader, w, h, opened.host_format, opened.path, now);
+  if (v.applied)
+    logs->emplace_back(LogLevel::Debug, "ScanoutDMABUF: " + opened.path);
+  return v;
 }
 
-Verdict on_disable(FrameStore &store, GVariant *, GUnixFDList *, int64_t, LogLines *logs) {
-  store.disable();
+Verdict on_scanout_dmabuf(CallTarget &to, GVariant *params, GUnixFDList *fds, int64_t now,
+                          LogLines *logs) {
+  DmabufScanoutMsg msg;
+  std::string why;
+  if (!parse_scanout_dmabuf(params, fds, &msg, &why))
+    return Verdict{false, "ScanoutDMABUF: " + why};
+  return apply_dmabuf_scanout(to, std::move(msg), now, logs);
+}
+
+Verdict on_scanout_dmabuf2(CallTarget &to, GVariant *params, GUnixFDList *fds, int64_t now,
+                           LogLines *logs) {
+  DmabufScanoutMsg msg;
+  std::string why;
+  if (!parse_scanout_dmabuf2(params, fds, &msg, &why))
+    return Verdict{false, "ScanoutDMABUF2: " + why};
+  return apply_dmabuf_scanout(to, std::move(msg), now, logs);
+}
+
+Verdict on_update_dmabuf(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now,
+                         LogLines *) {
+  gint32 x, y, w, h;
+  g_variant_get(params, "(iiii)", &x, &y, &w, &h);
+  return to.store.update_dmabuf(x, y, w, h, now);
+}
+
+Verdict on_disable(CallTarget &to, GVariant *, GUnixFDList *, int64_t, LogLines *logs) {
+  to.store.disable();
   logs->emplace_back(LogLevel::Info, "QEMU disabled the display; waiting for the next scanout");
   return Verdict{};
 }
 
-Verdict on_scanout_map(FrameStore &store, GVariant *params, GUnixFDList *fds, int64_t now,
+Verdict on_scanout_map(CallTarget &to, GVariant *params, GUnixFDList *fds, int64_t now,
                        LogLines *logs) {
   gint32 handle;
   guint32 offset, w, h, stride, fmt;
@@ -149,27 +203,27 @@ Verdict on_scanout_map(FrameStore &store, GVariant *params, GUnixFDList *fds, in
   UniqueFd fd;
   if (fds && handle >= 0 && handle < g_unix_fd_list_get_length(fds))
     fd.reset(g_unix_fd_list_get(fds, handle, nullptr));
-  Verdict v = fd ? store.scanout_map(std::move(fd), offset, w, h, stride, fmt, now)
+  Verdict v = fd ? to.store.scanout_map(std::move(fd), offset, w, h, stride, fmt, now)
                  : Verdict{false, "ScanoutMap without a usable file descriptor"};
   if (v.applied)
     logs->emplace_back(LogLevel::Info, "ScanoutMap " + std::to_string(w) + "x" + std::to_string(h));
   return v;
 }
 
-Verdict on_update_map(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
+Verdict on_update_map(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
   gint32 x, y, w, h;
   g_variant_get(params, "(iiii)", &x, &y, &w, &h);
-  return store.update_map(x, y, w, h, now);
+  return to.store.update_map(x, y, w, h, now);
 }
 
-Verdict on_mouse_set(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
+Verdict on_mouse_set(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now, LogLines *) {
   gint32 x, y, on;
   g_variant_get(params, "(iii)", &x, &y, &on);
-  store.cursor_move(x, y, on != 0, now);
+  to.store.cursor_move(x, y, on != 0, now);
   return Verdict{};
 }
 
-Verdict on_cursor_define(FrameStore &store, GVariant *params, GUnixFDList *, int64_t now,
+Verdict on_cursor_define(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now,
                          LogLines *) {
   gint32 w, h, hot_x, hot_y;
   GVariant *bytes = nullptr;
@@ -177,7 +231,7 @@ Verdict on_cursor_define(FrameStore &store, GVariant *params, GUnixFDList *, int
   GVariantPtr owned(bytes);
   gsize n = 0;
   const void *p = g_variant_get_fixed_array(bytes, &n, 1);
-  return store.cursor_define(w, h, hot_x, hot_y, static_cast<const uint8_t *>(p), n, now);
+  return to.store.cursor_define(w, h, hot_x, hot_y, static_cast<const uint8_t *>(p), n, now);
 }
 
 /* Every display call we implement: its interface, name, argument signature
@@ -190,13 +244,14 @@ struct ListenerCall {
 constexpr ListenerCall kCalls[] = {
     {kListenerIface, "Scanout", "uuuuay", on_scanout},
     {kListenerIface, "Update", "iiiiuuay", on_update},
-    {kListenerIface, "ScanoutDMABUF", "huuuutb", on_dmabuf},
-    {kListenerIface, "UpdateDMABUF", "iiii", on_dmabuf},
+    {kListenerIface, "ScanoutDMABUF", "huuuutb", on_scanout_dmabuf},
+    {kListenerIface, "UpdateDMABUF", "iiii", on_update_dmabuf},
     {kListenerIface, "Disable", "", on_disable},
     {kListenerIface, "MouseSet", "iii", on_mouse_set},
     {kListenerIface, "CursorDefine", "iiiiay", on_cursor_define},
     {kMapIface, "ScanoutMap", "huuuuu", on_scanout_map},
     {kMapIface, "UpdateMap", "iiii", on_update_map},
+    {kDmabuf2Iface, "ScanoutDMABUF2", "ahuuuuauauuuuutb", on_scanout_dmabuf2},
 };
 
 const ListenerCall *find_call(const char *iface, const char *method) {
@@ -209,16 +264,16 @@ const ListenerCall *find_call(const char *iface, const char *method) {
 
 /* No C++ exception may cross back into GDBus (e.g. bad_alloc for a huge
  * surface): it becomes a refused call and a stream error. */
-Verdict apply_call_safely(const ListenerCall &call, FrameStore &store, GVariant *params,
+Verdict apply_call_safely(const ListenerCall &call, CallTarget &to, GVariant *params,
                           GUnixFDList *fds, LogLines *logs) {
   try {
-    Verdict v = call.handle(store, params, fds, g_get_monotonic_time(), logs);
+    Verdict v = call.handle(to, params, fds, g_get_monotonic_time(), logs);
     if (!v.message.empty())
-      logs->emplace_back(v.applied ? LogLevel::Debug : LogLevel::Warning, v.message);
+      logs->emplace_back(v.applied && !v.warn ? LogLevel::Debug : LogLevel::Warning, v.message);
     return v;
   } catch (const std::exception &e) {
     std::string what = std::string("qemudbussrc could not handle ") + call.method + ": " + e.what();
-    store.fail(what);
+    to.store.fail(what);
     return Verdict{false, what};
   }
 }
@@ -238,12 +293,13 @@ GVariant *on_get_property(GDBusConnection *, const gchar *, const gchar *, const
  * reference to the store rather than pointing into the listener. */
 struct QemuListener::FastPath {
   std::shared_ptr<FrameStore> store;
+  std::shared_ptr<DmabufScanouts> dmabuf;
   GMainContext *context; /* to wake our thread for the log lines */
   std::mutex lock;
   LogLines logs;
 
-  FastPath(std::shared_ptr<FrameStore> s, GMainContext *ctx)
-      : store(std::move(s)), context(g_main_context_ref(ctx)) {}
+  FastPath(std::shared_ptr<FrameStore> s, std::shared_ptr<DmabufScanouts> d, GMainContext *ctx)
+      : store(std::move(s)), dmabuf(std::move(d)), context(g_main_context_ref(ctx)) {}
   ~FastPath() { g_main_context_unref(context); }
 
   static GDBusMessage *filter(GDBusConnection *connection, GDBusMessage *message,
@@ -261,10 +317,12 @@ struct QemuListener::FastPath {
       return message; /* GDBus answers UnknownMethod / InvalidArgs itself */
 
     FastPath *self = static_cast<FastPath *>(data);
+    const int64_t arrived = g_get_monotonic_time();
     GVariant *body = g_dbus_message_get_body(message);
     GVariantPtr empty(body ? nullptr : g_variant_ref_sink(g_variant_new("()")));
     LogLines logs;
-    Verdict v = apply_call_safely(*want, *self->store, body ? body : empty.get(),
+    CallTarget to{*self->store, *self->dmabuf};
+    Verdict v = apply_call_safely(*want, to, body ? body : empty.get(),
                                   g_dbus_message_get_unix_fd_list(message), &logs);
     if (!(g_dbus_message_get_flags(message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED)) {
       /* For ScanoutMap an error makes QEMU fall back to Scanout copies. */
@@ -274,6 +332,9 @@ struct QemuListener::FastPath {
                                                               v.message.c_str()));
       g_dbus_connection_send_message(connection, reply.get(), G_DBUS_SEND_MESSAGE_FLAGS_NONE,
                                      nullptr, nullptr);
+      /* The reply to UpdateDMABUF releases the guest's GPU queue. */
+      if (want->handle == on_update_dmabuf)
+        self->store->record_ack(g_get_monotonic_time() - arrived);
     }
     if (!logs.empty()) {
       std::lock_guard<std::mutex> guard(self->lock);
@@ -289,8 +350,9 @@ struct QemuListener::FastPath {
   }
 };
 
-QemuListener::QemuListener(std::shared_ptr<FrameStore> store, DisplayLogger log)
-    : store_(std::move(store)), log_(std::move(log)) {}
+QemuListener::QemuListener(std::shared_ptr<FrameStore> store,
+                           std::shared_ptr<DmabufScanouts> dmabuf, DisplayLogger log)
+    : store_(std::move(store)), dmabuf_(std::move(dmabuf)), log_(std::move(log)) {}
 
 QemuListener::~QemuListener() {
   if (!conn_)
@@ -301,6 +363,8 @@ QemuListener::~QemuListener() {
     g_dbus_connection_unregister_object(conn_.get(), reg_listener_);
   if (reg_map_)
     g_dbus_connection_unregister_object(conn_.get(), reg_map_);
+  if (reg_dmabuf2_)
+    g_dbus_connection_unregister_object(conn_.get(), reg_dmabuf2_);
 }
 
 bool QemuListener::export_on(GDBusConnection *conn, GMainContext *context, std::string *error) {
@@ -315,13 +379,18 @@ bool QemuListener::export_on(GDBusConnection *conn, GMainContext *context, std::
     reg_map_ = g_dbus_connection_register_object(
         conn, kListenerPath, g_dbus_node_info_lookup_interface(node, kMapIface), &vtable, this,
         nullptr, &raw);
-  if (!reg_listener_ || !reg_map_) {
+  if (reg_map_)
+    reg_dmabuf2_ = g_dbus_connection_register_object(
+        conn, kListenerPath, g_dbus_node_info_lookup_interface(node, kDmabuf2Iface), &vtable,
+        this, nullptr, &raw);
+  if (!reg_listener_ || !reg_map_ || !reg_dmabuf2_) {
     GErrorPtr err(raw);
     g_dbus_error_strip_remote_error(err.get());
     *error = "cannot export the listener: " + std::string(err ? err->message : "unknown error");
     return false;
   }
-  auto fast = std::make_unique<FastPath>(store_, context);
+  dmabuf_->forget(); /* buffers of an earlier connection */
+  auto fast = std::make_unique<FastPath>(store_, dmabuf_, context);
   fast_ = fast.get();
   /* GDBus owns it from here and frees it once the filter cannot run any more. */
   filter_ = g_dbus_connection_add_filter(
@@ -356,8 +425,9 @@ void QemuListener::handle_method(GDBusConnection *, const gchar *, const gchar *
     return;
   }
   LogLines logs;
+  CallTarget to{*self->store_, *self->dmabuf_};
   Verdict v = apply_call_safely(
-      *call, *self->store_, params,
+      *call, to, params,
       g_dbus_message_get_unix_fd_list(g_dbus_method_invocation_get_message(inv)), &logs);
   for (const auto &line : logs)
     self->log_(line.first, line.second);

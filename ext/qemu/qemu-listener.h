@@ -1,6 +1,7 @@
 /* gst-vmdisplay: the org.qemu.Display1.Listener object QEMU calls.
  *
- * Exported at /org/qemu/Display1/Listener (with Listener.Unix.Map) on the
+ * Exported at /org/qemu/Display1/Listener (with Listener.Unix.Map and
+ * Listener.Unix.ScanoutDMABUF2, both listed in Interfaces) on the
  * private connection that qemu_register_listener() returned. Every display
  * call is applied to the FrameStore by a GDBus filter on GDBus's own worker
  * thread, in arrival order, as soon as the message is parsed (the fast
@@ -20,9 +21,14 @@
 
 namespace vmd {
 
+class DmabufScanouts;
+
 class QemuListener {
  public:
-  QemuListener(std::shared_ptr<FrameStore> store, DisplayLogger log);
+  /* DMA-BUF scanouts are opened through `dmabuf`, which outlives
+   * connections (its EGL display is opened once). */
+  QemuListener(std::shared_ptr<FrameStore> store, std::shared_ptr<DmabufScanouts> dmabuf,
+               DisplayLogger log);
   /* Removes the filter and the exported objects. */
   ~QemuListener();
   QemuListener(const QemuListener &) = delete;
@@ -44,9 +50,10 @@ class QemuListener {
                             gpointer data);
 
   std::shared_ptr<FrameStore> store_;
+  std::shared_ptr<DmabufScanouts> dmabuf_;
   DisplayLogger log_;
   GObjectPtr<GDBusConnection> conn_;
-  guint reg_listener_ = 0, reg_map_ = 0, filter_ = 0;
+  guint reg_listener_ = 0, reg_map_ = 0, reg_dmabuf2_ = 0, filter_ = 0;
   FastPath *fast_ = nullptr; /* owned by GDBus through the filter */
 };
 

@@ -299,25 +299,6 @@ GST_START_TEST(test_unknown_format_is_an_error) {
 }
 GST_END_TEST;
 
-GST_START_TEST(test_dmabuf_is_a_clear_error) {
-  /* QEMU with gl=on sends DMA-BUFs: not readable yet, so say so and stop
-   * rather than wait forever. */
-  Fixture f;
-  std::string error;
-  int fd = memfd_with(bgrx(8, 8, 0), 0, 256);
-  GUnixFDList *fds = g_unix_fd_list_new();
-  g_unix_fd_list_append(fds, fd, nullptr);
-  close(fd);
-  fail_if(f.qemu->call_raw("org.qemu.Display1.Listener", "ScanoutDMABUF",
-                           g_variant_new("(huuuutb)", 0, 8, 8, 32, 0x34325258, G_GUINT64_CONSTANT(0), FALSE),
-                           fds, &error));
-  g_object_unref(fds);
-  std::string msg;
-  fail_unless(f.pipe->wait_error(5000, &msg));
-  fail_unless(strstr(msg.c_str(), "gl=off") != nullptr, "%s", msg.c_str());
-}
-GST_END_TEST;
-
 GST_START_TEST(test_stop_releases_the_surface) {
   Fixture f;
   std::string error;
@@ -554,7 +535,6 @@ static Suite *qemudbussrc_suite() {
   tcase_add_test(tc, test_scanout_map_path);
   tcase_add_test(tc, test_malformed_messages_keep_streaming);
   tcase_add_test(tc, test_unknown_format_is_an_error);
-  tcase_add_test(tc, test_dmabuf_is_a_clear_error);
   tcase_add_test(tc, test_stop_releases_the_surface);
   tcase_add_test(tc, test_downstream_writes_do_not_come_back);
   tcase_add_test(tc, test_disable_then_scanout);

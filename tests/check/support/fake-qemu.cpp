@@ -1636,6 +1636,53 @@ bool FakeQemu::scanout_map(int memfd, uint32_t offset, uint32_t w, uint32_t h, u
                      error);
 }
 
+bool FakeQemu::scanout_dmabuf(int fd, uint32_t w, uint32_t h, uint32_t stride, uint32_t fourcc,
+                              uint64_t modifier, bool y0_top, std::string *error) {
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
+  g_autoptr(GError) err = nullptr;
+  gint handle = g_unix_fd_list_append(fds, fd, &err);  // dups fd
+  if (handle < 0) {
+    set_error(error, err->message);
+    return false;
+  }
+  impl_->set_listener_console_size(w, h);
+  return impl_->call(kListenerIface, "ScanoutDMABUF",
+                     g_variant_new("(huuuutb)", handle, w, h, stride, fourcc,
+                                   guint64(modifier), gboolean(y0_top)),
+                     fds, error);
+}
+
+bool FakeQemu::update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, std::string *error) {
+  return impl_->call(kListenerIface, "UpdateDMABUF", g_variant_new("(iiii)", x, y, w, h),
+                     nullptr, error);
+}
+
+bool FakeQemu::scanout_dmabuf2(const Dmabuf2 &d, std::string *error) {
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
+  GVariantBuilder handles;
+  g_variant_builder_init(&handles, G_VARIANT_TYPE("ah"));
+  for (int fd : d.fds) {
+    g_autoptr(GError) err = nullptr;
+    gint handle = g_unix_fd_list_append(fds, fd, &err);
+    if (handle < 0) {
+      g_variant_builder_clear(&handles);
+      set_error(error, err->message);
+      return false;
+    }
+    g_variant_builder_add(&handles, "h", handle);
+  }
+  auto array = [](const std::vector<uint32_t> &v) {
+    return g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, v.data(), v.size(), sizeof(uint32_t));
+  };
+  impl_->set_listener_console_size(d.w, d.h);
+  return impl_->call(kListenerDmabuf2Iface, "ScanoutDMABUF2",
+                     g_variant_new("(@ahuuuu@au@auuuuutb)", g_variant_builder_end(&handles), d.x,
+                                   d.y, d.w, d.h, array(d.offsets), array(d.strides),
+                                   d.num_planes, d.fourcc, d.backing_width, d.backing_height,
+                                   guint64(d.modifier), gboolean(d.y0_top)),
+                     fds, error);
+}
+
 bool FakeQemu::update_map(int32_t x, int32_t y, int32_t w, int32_t h, std::string *error) {
   return impl_->call(kListenerMapIface, "UpdateMap", g_variant_new("(iiii)", x, y, w, h), nullptr,
                      error);

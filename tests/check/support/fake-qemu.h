@@ -106,6 +106,22 @@ class FakeQemu {
   bool scanout_map(int memfd, uint32_t offset, uint32_t w, uint32_t h, uint32_t stride,
                    uint32_t pixman_format, std::string *error = nullptr);
   bool update_map(int32_t x, int32_t y, int32_t w, int32_t h, std::string *error = nullptr);
+  // DMA-BUF scanouts (gl=on). fds are dup'ed; the caller keeps its own.
+  // ScanoutDMABUF (QEMU >= 7.0): width/height/stride of plane 0.
+  bool scanout_dmabuf(int fd, uint32_t w, uint32_t h, uint32_t stride, uint32_t fourcc,
+                      uint64_t modifier, bool y0_top, std::string *error = nullptr);
+  // UpdateDMABUF: QEMU waits for its reply (the guest's frame acknowledgement).
+  bool update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, std::string *error = nullptr);
+  // Interface org.qemu.Display1.Listener.Unix.ScanoutDMABUF2 (QEMU >= 10.1).
+  struct Dmabuf2 {
+    std::vector<int> fds;
+    uint32_t x = 0, y = 0, w = 0, h = 0;
+    std::vector<uint32_t> offsets, strides;
+    uint32_t num_planes = 1, fourcc = 0, backing_width = 0, backing_height = 0;
+    uint64_t modifier = 0;
+    bool y0_top = false;
+  };
+  bool scanout_dmabuf2(const Dmabuf2 &d, std::string *error = nullptr);
   bool disable(std::string *error = nullptr);
   bool mouse_set(int32_t x, int32_t y, int32_t on, std::string *error = nullptr);
   bool cursor_define(int32_t w, int32_t h, int32_t hot_x, int32_t hot_y,

@@ -52,4 +52,21 @@ inline std::vector<uint8_t> tiled_image(vmd::Tiling t, uint32_t width, uint32_t 
   return mem;
 }
 
+/* A top-down image (rows of width*bpp bytes, src_stride apart) laid out in
+ * a plane of stride * whole tile rows; bottom_up stores displayed row r as
+ * plane row height-1-r. Bytes the image does not cover are `fill`. */
+inline std::vector<uint8_t> tile_image(vmd::Tiling t, const uint8_t *src, size_t src_stride,
+                                       uint32_t width, uint32_t height, uint32_t bpp,
+                                       uint32_t stride, bool bottom_up = false,
+                                       uint8_t fill = 0xee) {
+  size_t rows = (height + tile_rows(t) - 1) / tile_rows(t) * tile_rows(t);
+  std::vector<uint8_t> mem(size_t(stride) * rows, fill);
+  for (size_t y = 0; y < height; y++) {
+    const size_t stored = bottom_up ? height - 1 - y : y;
+    for (size_t xb = 0; xb < size_t(width) * bpp; xb++)
+      mem[offset(t, stride, xb, stored)] = src[y * src_stride + xb];
+  }
+  return mem;
+}
+
 }  // namespace reftile

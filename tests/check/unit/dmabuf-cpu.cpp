@@ -64,7 +64,7 @@ DmabufLayout layout_of(uint32_t fourcc, Tiling t, uint32_t bw, uint32_t bh, Rect
 }
 
 /* Reads r of the visible image into a padded surface and checks each byte:
- * what reading the backing's displayed rows (flipped when y0_top) says, and
+ * what reading the backing's visible rows (flipped when y0_top) says, and
  * the canary everywhere else. */
 void check_read(vmd::DmabufReader &reader, const DmabufLayout &l, uint32_t bpp, const Rect &r) {
   const size_t dst_stride = size_t(l.visible.w) * bpp + 20;
@@ -78,8 +78,8 @@ void check_read(vmd::DmabufReader &reader, const DmabufLayout &l, uint32_t bpp, 
                           i < size_t(l.visible.w) * bpp;
       uint8_t want = 0x5a;
       if (inside) {
-        size_t y_disp = l.visible.y + j;
-        size_t y_buf = l.y0_top ? l.backing_height - 1 - y_disp : y_disp;
+        /* y0_top flips inside the visible rectangle (QEMU's egl_fb_blit). */
+        size_t y_buf = l.y0_top ? l.visible.y + l.visible.h - 1 - j : l.visible.y + j;
         want = reftile::pattern(size_t(l.visible.x) * bpp + i, y_buf);
       }
       uint8_t got = dst[j * dst_stride + i];

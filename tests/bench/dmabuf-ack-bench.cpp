@@ -14,6 +14,7 @@
 #include "tiling-reference.h"
 
 #include <gst/gst.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -55,17 +56,22 @@ void report(const char *what, std::vector<double> ms) {
 
 /* One layout: a full-frame UpdateDMABUF per round, the guest changing the
  * buffer in between (as it would). */
-bool run_layout(fakeqemu::FakeQemu &qemu, GstElement *src, const Layout &l, int rounds,
-                uint32_t w, uint32_t h) {
+bool run_layout(fakeqemu::FakeQemu &qemu, GstElement *src, const Layout &l, bool sealed,
+                int rounds, uint32_t w, uint32_t h) {
   const uint32_t stride = (w * 4 + l.stride_align - 1) / l.stride_align * l.stride_align;
   std::vector<uint8_t> img(size_t(w) * 4 * h);
   for (size_t i = 0; i < img.size(); i++)
     img[i] = uint8_t(i * 7);
   std::vector<uint8_t> plane =
       reftile::tile_image(l.tiling, img.data(), size_t(w) * 4, w, h, 4, stride);
-  int fd = memfd_create("bench-dmabuf", MFD_CLOEXEC);
+  int fd = memfd_create("bench-dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0 || ftruncate(fd, off_t(plane.size())) != 0 ||
       pwrite(fd, plane.data(), plane.size(), 0) != ssize_t(plane.size()))
+    return false;
+  /* Sealed against shrinking, the memfd is what a real DMA-BUF is (its size
+   * never changes) and the CPU reader maps it; unsealed (QEMU's own memfds)
+   * it reads with pread. */
+  if (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) != 0)
     return false;
   std::string error;
   if (!qemu.scanout_dmabuf(fd, w, h, stride, kXR24, l.modifier, false, &error)) {
@@ -86,8 +92,9 @@ bool run_layout(fakeqemu::FakeQemu &qemu, GstElement *src, const Layout &l, int 
     }
     round_trip.push_back((g_get_monotonic_time() - t0) / 1000.0);
   }
-  std::printf("%s %ux%u (stride %u, %zu rounds, %" G_GUINT64_FORMAT " acks):\n", l.name, w, h,
-              stride, round_trip.size(), stat_of(src, "acks") - acks_before);
+  std::printf("%s %ux%u %s (stride %u, %zu rounds, %" G_GUINT64_FORMAT " acks):\n", l.name, w,
+              h, sealed ? "sealed (as a DMA-BUF: mapped)" : "unsealed memfd (pread)", stride,
+              round_trip.size(), stat_of(src, "acks") - acks_before);
   std::printf("  %-28s median %7.3f ms  (stats: last 256)\n", "element: arrival to reply",
               stat_of(src, "ack-median-us") / 1000.0);
   report("QEMU side: call to reply", round_trip);
@@ -134,8 +141,9 @@ int main(int argc, char **argv) {
   };
   /* The element's median covers its last 256 replies: with 256 rounds or
    * more per layout, that layout's alone. */
-  for (const Layout &l : layouts)
-    run_layout(*qemu, src, l, std::max(rounds, 256), w, h);
+  for (bool sealed : {true, false})
+    for (const Layout &l : layouts)
+      run_layout(*qemu, src, l, sealed, std::max(rounds, 256), w, h);
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(src);
   gst_object_unref(pipeline);

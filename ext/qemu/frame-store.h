@@ -41,6 +41,9 @@ struct FrameStats {
   uint64_t scanouts = 0, updates = 0, ignored = 0;
   uint64_t frames = 0, full_copies = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
+  /* Of scanouts/updates: those that came through shared memory (ScanoutMap,
+   * UpdateMap) rather than as copies in the message. */
+  uint64_t map_scanouts = 0, map_updates = 0;
 };
 
 /* What became of one message from QEMU. `applied` false: it was ignored (or

@@ -463,7 +463,9 @@ static GstStructure *make_stats(GstQemuDBusSrc *self) {
                            G_TYPE_UINT64, st.full_copies, "bytes-in", G_TYPE_UINT64, st.bytes_in,
                            "bytes-out", G_TYPE_UINT64, st.bytes_out, "cursor-events",
                            G_TYPE_UINT64, self->priv->cursor_events.load(), "input-events",
-                           G_TYPE_UINT64, self->priv->input_events.load(), nullptr);
+                           G_TYPE_UINT64, self->priv->input_events.load(), "map-scanouts",
+                           G_TYPE_UINT64, st.map_scanouts, "map-updates", G_TYPE_UINT64,
+                           st.map_updates, nullptr);
 }
 
 /* input and show-cursor take effect at once, also while playing. */

@@ -66,3 +66,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   have="$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)"
   [ -d node_modules/playwright-core ] && [ "$want" = "$have" ] || npm ci --no-audit --no-fund
 )
+
+# QEMU 10.0 from bookworm-backports in a private prefix, for the qemu-10 suite (Debian's 7.2
+# stays the system qemu); says why and carries on when backports are unreachable.
+bash "$ROOT/scripts/install-qemu-prefix.sh"

@@ -220,6 +220,7 @@ Verdict FrameStore::scanout_map(UniqueFd memfd, uint32_t offset, uint32_t width,
   if (!read_rect_from_map_locked(Rect{0, 0, width, height}))
     return ignore_locked("ScanoutMap: the shared memory shrank while we read it; waiting for the next Scanout");
   stats_.scanouts++;
+  stats_.map_scanouts++;
   damage_locked(Rect{0, 0, width, height}, now_us);
   return {};
 }
@@ -291,6 +292,7 @@ Verdict FrameStore::update_map(int32_t x, int32_t y, int32_t w, int32_t h, int64
   if (!read_rect_from_map_locked(r))
     return ignore_locked("UpdateMap: the shared memory shrank under us; waiting for the next Scanout");
   stats_.updates++;
+  stats_.map_updates++;
   damage_locked(r, now_us);
   return {};
 }

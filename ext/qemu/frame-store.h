@@ -50,6 +50,9 @@ struct FrameStats {
   uint64_t dmabuf_scanouts = 0, dmabuf_updates = 0;
   uint64_t acks = 0;
   int64_t ack_median_us = 0, ack_max_us = 0;
+  /* Of scanouts/updates: those that came through shared memory (ScanoutMap,
+   * UpdateMap) rather than as copies in the message. */
+  uint64_t map_scanouts = 0, map_updates = 0;
 };
 
 /* What became of one message from QEMU. `applied` false: it was ignored (or

@@ -468,7 +468,9 @@ static GstStructure *make_stats(GstQemuDBusSrc *self) {
                            G_TYPE_UINT64, st.full_copies, "bytes-in", G_TYPE_UINT64, st.bytes_in,
                            "bytes-out", G_TYPE_UINT64, st.bytes_out, "cursor-events",
                            G_TYPE_UINT64, self->priv->cursor_events.load(), "input-events",
-                           G_TYPE_UINT64, self->priv->input_events.load(), "dmabuf-scanouts",
+                           G_TYPE_UINT64, self->priv->input_events.load(), "map-scanouts",
+                           G_TYPE_UINT64, st.map_scanouts, "map-updates", G_TYPE_UINT64,
+                           st.map_updates, "dmabuf-scanouts",
                            G_TYPE_UINT64, st.dmabuf_scanouts, "dmabuf-updates", G_TYPE_UINT64,
                            st.dmabuf_updates, "acks", G_TYPE_UINT64, st.acks, "ack-median-us",
                            G_TYPE_UINT64, guint64(st.ack_median_us), "ack-max-us", G_TYPE_UINT64,
@@ -671,7 +673,8 @@ static void gst_qemu_dbus_src_class_init(GstQemuDBusSrcClass *klass) {
                          "messages), frames, keepalive-frames, full-copies, bytes-in (copied "
                          "from QEMU's messages), bytes-out (copied into buffers), "
                          "cursor-events (qemu-cursor events sent), input-events (navigation "
-                         "events sent on to the VM), dmabuf-scanouts, dmabuf-updates, acks "
+                         "events sent on to the VM), map-scanouts, map-updates (of those, through "
+                         "shared memory), dmabuf-scanouts, dmabuf-updates, acks "
                          "(UpdateDMABUF replies), ack-median-us and ack-max-us (how long the "
                          "guest waited for them)",
                          GST_TYPE_STRUCTURE,

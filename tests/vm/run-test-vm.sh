@@ -17,6 +17,10 @@
 #   --vm-dir DIR        vmlinuz/initramfs.cpio.gz location
 #                       (default $GST_VMDISPLAY_TEST_VM_DIR)
 #
+# Environment: QEMU, the emulator to run (default qemu-system-x86_64 from
+# PATH; e.g. the QEMU 10 of scripts/install-qemu-prefix.sh, which also needs
+# QEMU_MODULE_DIR and -L for its firmware, see docs/testing.md).
+#
 # The script ends by exec'ing QEMU, so its PID is QEMU's: callers signal it
 # directly.
 set -eu
@@ -57,7 +61,7 @@ while [ $# -gt 0 ]; do
 	--vnc) need_arg "$@"; vnc=$2; shift 2 ;;
 	--vm-dir) need_arg "$@"; vmdir=$2; shift 2 ;;
 	--) shift; break ;;
-	-h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done

@@ -1,7 +1,9 @@
-/* qemudbussrc against real QEMU (Debian's 7.2) booting the bundled test VM
- * (tests/vm): exact pixels of the guest's pattern at 32 and 24 bpp, a guest
- * resolution change, peer-to-peer through QMP, choosing one of two VMs by
- * name, QEMU killed mid-stream, and reconnection. Suite "qemu". */
+/* qemudbussrc against real QEMU booting the bundled test VM (tests/vm): exact
+ * pixels of the guest's pattern at 32 and 24 bpp, a guest resolution change,
+ * virtio-gpu through shared memory (ScanoutMap, QEMU >= 9.2), peer-to-peer
+ * through QMP, choosing one of two VMs by name, QEMU killed mid-stream, and
+ * reconnection. Suite "qemu" (Debian's 7.2) and suite "qemu-10" (QEMU 10 from
+ * bookworm-backports, $VMD_QEMU: see test-vm.h). */
 #include "src-pipeline.h"
 #include "test-vm.h"
 #include "vm-check.h"
@@ -142,12 +144,72 @@ GST_START_TEST(test_drm_32bpp_pattern_resize_and_kill) {
   fail_unless_equals_int(GST_VIDEO_INFO_SIZE(&info), 800 * 600 * 4);
   gst_sample_unref(s);
 
+  /* Standard VGA: the guest's surface is guest VRAM, never shared memory: it
+   * came as a Scanout copy (QEMU 10 maps only its own 640x480 placeholder). */
+  g_print("std VGA under %s: scanouts %" G_GUINT64_FORMAT " (map %" G_GUINT64_FORMAT
+          "), updates %" G_GUINT64_FORMAT " (map %" G_GUINT64_FORMAT ")\n",
+          vmtest::qemu_version().c_str(), pipe.stat("scanouts"), pipe.stat("map-scanouts"),
+          pipe.stat("updates"), pipe.stat("map-updates"));
+  fail_unless(pipe.stat("scanouts") > pipe.stat("map-scanouts"));
+
   /* QEMU killed mid-stream: EOS within a second. */
   vm->kill_now();
   int64_t t0 = g_get_monotonic_time();
   fail_unless(pipe.wait_eos(slow(1000)), "no EOS within 1 s of QEMU's death");
   g_print("EOS %" G_GINT64_FORMAT " ms after kill -9 of QEMU\n", (g_get_monotonic_time() - t0) / 1000);
   fail_unless(pipe.stat("ignored") == 0, "QEMU's messages were refused");
+}
+GST_END_TEST;
+
+/* Shared memory: QEMU >= 9.2 sends ScanoutMap/UpdateMap (the listener lists
+ * org.qemu.Display1.Listener.Unix.Map in its Interfaces property) for surfaces
+ * it allocates itself as memfds. A std-VGA guest's surface lies over guest
+ * VRAM and comes as Scanout copies; a virtio-gpu 2D resource is such a memfd
+ * (measured with QEMU 10.0.2 from bookworm-backports). QEMU 7.2 has no Map:
+ * there everything must arrive as copies, with the same pixels. */
+GST_START_TEST(test_virtio_gpu_shared_memory) {
+  SKIP_WITHOUT_VM();
+  auto bus = vmtest::private_bus();
+  VmOptions o;
+  o.name = "virtio";
+  o.bus_address = bus->address();
+  o.vga = "virtio";
+  o.append = "vmpattern.output=drm vmpattern.virtio=1 vmpattern.modes=800x600";
+  auto vm = boot(o);
+  fail_unless(vm->wait_for_serial("VMPATTERN READY 800x600 bpp=32", kBootMs), "VM did not boot:\n%s",
+              vm->serial_log().c_str());
+  SrcPipeline pipe("qemudbussrc address=\"" + bus->address() + "\" vm=virtio keepalive-ms=200",
+                   "max-buffers=2 drop=true");
+  fail_unless(pipe.play());
+  std::string why;
+  GstSample *s = pull_pattern(pipe, 800, 600, slow(10000), &why);
+  fail_unless(s != nullptr, "virtio-gpu pattern: %s", why.c_str());
+  int64_t c1 = read_counter(s);
+  gst_sample_unref(s);
+  fail_unless(c1 >= 0, "counter cells are not black/white");
+  /* The guest redraws its counter every 100 ms: updates flow. */
+  g_usleep(1000000);
+  s = pull_pattern(pipe, 800, 600, slow(5000), &why);
+  fail_unless(s != nullptr, "virtio-gpu pattern later: %s", why.c_str());
+  int64_t c2 = read_counter(s);
+  gst_sample_unref(s);
+  fail_unless(c2 > c1, "counter did not advance: %" G_GINT64_FORMAT " then %" G_GINT64_FORMAT, c1, c2);
+
+  const uint64_t scanouts = pipe.stat("scanouts"), updates = pipe.stat("updates");
+  const uint64_t map_scanouts = pipe.stat("map-scanouts"), map_updates = pipe.stat("map-updates");
+  g_print("virtio-gpu under %s: scanouts %" G_GUINT64_FORMAT " (map %" G_GUINT64_FORMAT
+          "), updates %" G_GUINT64_FORMAT " (map %" G_GUINT64_FORMAT ")\n",
+          vmtest::qemu_version().c_str(), scanouts, map_scanouts, updates, map_updates);
+  fail_unless(updates > 0, "no updates");
+  fail_unless(pipe.stat("ignored") == 0, "QEMU's messages were refused");
+  if (vmtest::qemu_at_least(9, 2)) {
+    /* QEMU read our Interfaces (else no Map at all) and shared the resource. */
+    fail_unless(map_scanouts > 0, "no ScanoutMap from %s", vmtest::qemu_version().c_str());
+    fail_unless_equals_uint64(map_updates, updates);
+  } else {
+    fail_unless_equals_uint64(map_scanouts, 0);
+    fail_unless_equals_uint64(map_updates, 0);
+  }
 }
 GST_END_TEST;
 
@@ -288,6 +350,7 @@ static Suite *qemudbussrc_vm_suite() {
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_drm_32bpp_pattern_resize_and_kill);
   tcase_add_test(tc, test_fb_24bpp_pattern);
+  tcase_add_test(tc, test_virtio_gpu_shared_memory);
   tcase_add_test(tc, test_p2p_and_reconnect);
   tcase_add_test(tc, test_two_vms_by_name);
   return s;

@@ -230,6 +230,8 @@ GST_START_TEST(test_scanout_map_path) {
   assert_pixels(s, 0, 10, w, 10, 5);
   gst_sample_unref(s);
   fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, 6 * 4 * 4);
+  fail_unless_equals_uint64(f.pipe->stat("map-scanouts"), 1);
+  fail_unless_equals_uint64(f.pipe->stat("map-updates"), 1);
 
   /* An fd smaller than offset + stride * height: refused (QEMU then falls
    * back to Scanout copies), and the stream goes on. */
@@ -249,6 +251,10 @@ GST_START_TEST(test_scanout_map_path) {
   fail_unless(s != nullptr);
   assert_pixels(s, 9, 3, 6, 4, 123, 9, 3);
   gst_sample_unref(s);
+  /* The refused map and the plain Scanout are not map scanouts. */
+  fail_unless_equals_uint64(f.pipe->stat("map-scanouts"), 2);
+  fail_unless_equals_uint64(f.pipe->stat("scanouts"), 3);
+  fail_unless_equals_uint64(f.pipe->stat("map-updates"), 1);
   close(fd);
 }
 GST_END_TEST;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace vmtest {
@@ -81,7 +82,9 @@ void die_with_test(gpointer) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std::string *error) {
+/* envp: the child's whole environment, nullptr: ours. */
+bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std::string *error,
+           gchar **envp = nullptr) {
   std::vector<gchar *> args;
   for (const std::string &a : argv)
     args.push_back(const_cast<gchar *>(a.c_str()));
@@ -90,7 +93,7 @@ bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std:
   GPid child;
   gint fds_in[] = {-1, stdout_fd >= 0 ? stdout_fd : -1, -1};
   gboolean ok = g_spawn_async_with_pipes_and_fds(
-      nullptr, args.data(), nullptr,
+      nullptr, args.data(), envp,
       GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL),
       die_with_test, nullptr, fds_in[0], fds_in[1], fds_in[2], nullptr, nullptr, 0, &child, nullptr,
       nullptr, nullptr, &err);
@@ -103,7 +106,66 @@ bool spawn(const std::vector<std::string> &argv, int stdout_fd, pid_t *pid, std:
   return true;
 }
 
+/* The -L arguments for $VMD_QEMU_FIRMWARE. */
+std::vector<std::string> firmware_args() {
+  std::vector<std::string> out;
+  if (env_or_empty("VMD_QEMU").empty())
+    return out;
+  gchar **dirs = g_strsplit(env_or_empty("VMD_QEMU_FIRMWARE").c_str(), ":", -1);
+  for (gchar **d = dirs; *d; d++)
+    if (**d)
+      out.insert(out.end(), {"-L", *d});
+  g_strfreev(dirs);
+  return out;
+}
+
+/* Our environment plus what run-test-vm.sh needs to start qemu_binary(). */
+gchar **qemu_environment() {
+  gchar **envp = g_get_environ();
+  envp = g_environ_setenv(envp, "QEMU", qemu_binary().c_str(), TRUE);
+  const std::string modules = env_or_empty("VMD_QEMU_MODULE_DIR");
+  if (!env_or_empty("VMD_QEMU").empty() && !modules.empty())
+    envp = g_environ_setenv(envp, "QEMU_MODULE_DIR", modules.c_str(), TRUE);
+  return envp;
+}
+
 }  // namespace
+
+std::string qemu_binary() {
+  const std::string own = env_or_empty("VMD_QEMU");
+  return own.empty() ? "qemu-system-x86_64" : own;
+}
+
+std::string qemu_version() {
+  static const std::string version = [] {
+    gchar **envp = qemu_environment();
+    const std::string bin = qemu_binary();
+    const gchar *argv[] = {bin.c_str(), "--version", nullptr};
+    gchar *out = nullptr;
+    gint status = 0;
+    std::string v;
+    if (g_spawn_sync(nullptr, const_cast<gchar **>(argv), envp, G_SPAWN_SEARCH_PATH, nullptr,
+                     nullptr, &out, nullptr, &status, nullptr) &&
+        g_spawn_check_wait_status(status, nullptr) && out) {
+      v = out;
+      v = v.substr(0, v.find('\n'));
+    }
+    g_free(out);
+    g_strfreev(envp);
+    return v;
+  }();
+  return version;
+}
+
+bool qemu_at_least(int major, int minor) {
+  const std::string v = qemu_version();
+  const char *key = "version ";
+  size_t at = v.find(key);
+  int got_major = 0, got_minor = 0;
+  if (at == std::string::npos || sscanf(v.c_str() + at + strlen(key), "%d.%d", &got_major, &got_minor) != 2)
+    return false;
+  return got_major > major || (got_major == major && got_minor >= minor);
+}
 
 int finish_suite(int failures) {
   if (failures == 0)
@@ -128,12 +190,24 @@ bool test_vm_available(std::string *reason) {
       return false;
     }
   }
-  gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
-  if (!qemu) {
-    *reason = "qemu-system-x86_64 is not installed (Debian package qemu-system-x86)";
-    return false;
+  const std::string own = env_or_empty("VMD_QEMU");
+  if (!own.empty()) {
+    if (!g_file_test(own.c_str(), G_FILE_TEST_IS_EXECUTABLE)) {
+      *reason = "VMD_QEMU=" + own + " does not exist (run scripts/install-qemu-prefix.sh)";
+      return false;
+    }
+    if (qemu_version().empty()) {
+      *reason = "VMD_QEMU=" + own + " --version failed";
+      return false;
+    }
+  } else {
+    gchar *qemu = g_find_program_in_path("qemu-system-x86_64");
+    if (!qemu) {
+      *reason = "qemu-system-x86_64 is not installed (Debian package qemu-system-x86)";
+      return false;
+    }
+    g_free(qemu);
   }
-  g_free(qemu);
   if (env_or_empty("GST_VMDISPLAY_TEST_VM_SCRIPT").empty()) {
     *reason = "GST_VMDISPLAY_TEST_VM_SCRIPT is not set";
     return false;
@@ -274,13 +348,17 @@ std::unique_ptr<TestVm> TestVm::start(const VmOptions &o, std::string *error) {
     argv.insert(argv.end(), {"--append", o.append});
   if (!o.vga.empty())
     argv.insert(argv.end(), {"--vga", o.vga});
-  if (!o.extra_args.empty()) {
+  const std::vector<std::string> firmware = firmware_args();
+  if (!o.extra_args.empty() || !firmware.empty()) {
     argv.push_back("--");
+    argv.insert(argv.end(), firmware.begin(), firmware.end());
     argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   }
   std::string out = vm->dir_ + "/qemu.out";
   int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = spawn(argv, fd, &vm->pid_, error);
+  gchar **envp = qemu_environment();
+  bool ok = spawn(argv, fd, &vm->pid_, error, envp);
+  g_strfreev(envp);
   if (fd >= 0)
     close(fd);
   if (!ok)

@@ -20,6 +20,18 @@ int finish_suite(int failures);
 /* False (and why) when the VM image or QEMU is missing: the test skips. */
 bool test_vm_available(std::string *reason);
 
+/* The QEMU the VMs boot: $VMD_QEMU (a private install such as
+ * /opt/gst-vmdisplay/qemu-10, see scripts/install-qemu-prefix.sh), else
+ * qemu-system-x86_64 from PATH. With VMD_QEMU, VMD_QEMU_FIRMWARE (a
+ * ':'-separated list of firmware directories, each passed as -L) and
+ * VMD_QEMU_MODULE_DIR (its modules, as QEMU_MODULE_DIR, for that QEMU only)
+ * go with it. */
+std::string qemu_binary();
+/* Its `--version` first line ("QEMU emulator version 10.0.2 (...)"), or "". */
+std::string qemu_version();
+/* True when that version is at least major.minor. */
+bool qemu_at_least(int major, int minor);
+
 /* A private dbus-daemon (session configuration). */
 class PrivateBus {
   struct Key {  /* only start() can construct */

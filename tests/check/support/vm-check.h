@@ -46,6 +46,7 @@ inline int vm_suite_main(int argc, char **argv, Suite *(*make_suite)(), const ch
     g_print("SKIP: %s\n", reason.c_str());
     return 77;
   }
+  g_print("QEMU: %s (%s)\n", qemu_binary().c_str(), qemu_version().c_str());
   gst_check_init(&argc, &argv);
   return finish_suite(gst_check_run_suite(make_suite(), name, file));
 }

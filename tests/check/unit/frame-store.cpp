@@ -282,6 +282,11 @@ GST_START_TEST(test_scanout_map) {
   uint64_t in_before = store.stats().bytes_in;
   fail_unless(store.update_map(6, 5, 4, 4, now()).applied);
   fail_unless_equals_uint64(store.stats().bytes_in - in_before, 4 * 4 * 4);
+  /* Only the applied map messages count, as map and as scanout/update. */
+  fail_unless_equals_uint64(store.stats().map_scanouts, 1);
+  fail_unless_equals_uint64(store.stats().map_updates, 1);
+  fail_unless_equals_uint64(store.stats().scanouts, 1);
+  fail_unless_equals_uint64(store.stats().updates, 1);
   take_into(store, &out, out.seq);
   assert_same(out, img, stride, w, h, 4);
   fail_if(store.update_map(100, 100, 4, 4, now()).applied);
@@ -293,8 +298,11 @@ GST_START_TEST(test_scanout_map) {
   fail_if(v.applied);
   fail_unless(strstr(v.message.c_str(), "shrank") != nullptr, "%s", v.message.c_str());
   fail_if(store.update_map(0, 0, 4, 4, now()).applied); /* map dropped */
-  /* A plain Scanout after the map works again. */
+  /* A plain Scanout after the map works again; it is no map scanout. */
   fail_unless(store.scanout(w, h, stride, kXRGB, img.data(), img.size(), now()).applied);
+  fail_unless_equals_uint64(store.stats().scanouts, 2);
+  fail_unless_equals_uint64(store.stats().map_scanouts, 1);
+  fail_unless_equals_uint64(store.stats().map_updates, 1);
 }
 GST_END_TEST;
 

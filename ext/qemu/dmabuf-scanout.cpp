@@ -235,8 +235,25 @@ std::shared_ptr<DmabufReader> DmabufScanouts::open_reader_locked(DmabufScanoutMs
                                                                  std::string *why) {
   const DmabufLayout &l = msg.layout;
   std::string egl_why;
+  Tiling tiling;
+  const bool cpu_readable = tiling_from_modifier(l.modifier, &tiling);
   if (options_.mode != DetileMode::Cpu) {
     const auto &devices = egl_locked(&egl_why);
+    /* auto: a software EGL (llvmpipe) draws on the CPU, through an import,
+     * a draw and a readback: the CPU reader does the layouts it knows ten
+     * times faster (docs/performance.md), so EGL is only for the rest. */
+    bool all_software = !devices.empty();
+#ifdef HAVE_EGL_IMPORT
+    for (const auto &d : devices)
+      all_software = all_software && d->software();
+#endif
+    if (options_.mode == DetileMode::Auto && cpu_readable && all_software) {
+      std::unique_ptr<DmabufReader> r = CpuDmabufReader::open(l, std::move(msg.fds), why);
+      if (!r)
+        return nullptr;
+      *how = r->describe() + " (EGL is software rendering here)";
+      return std::shared_ptr<DmabufReader>(std::move(r));
+    }
 #ifdef HAVE_EGL_IMPORT
     if (!devices.empty()) {
       /* The first device whose EGL imports this buffer. */
@@ -258,8 +275,7 @@ std::shared_ptr<DmabufReader> DmabufScanouts::open_reader_locked(DmabufScanoutMs
       return nullptr;
     }
   }
-  Tiling tiling;
-  if (!tiling_from_modifier(l.modifier, &tiling)) {
+  if (!cpu_readable) {
     *fatal = true;
     *why = "modifier " + hex_modifier(l.modifier) + " (" + drm_modifier_name(l.modifier) +
            ") can only be read by the GPU driver that made it, and " +

@@ -190,8 +190,10 @@ bool EglDevice::init(EGLDisplay display, const std::string &node, std::string *w
     *why = where + ": GLES has no GL_OES_EGL_image";
     return false;
   }
+  std::string renderer = gl_string(GL_RENDERER);
+  software_ = renderer.find("llvmpipe") != std::string::npos ||
+              renderer.find("softpipe") != std::string::npos;
   if (node.empty()) {
-    std::string renderer = gl_string(GL_RENDERER);
     renderer = renderer.substr(0, renderer.find(" ("));
     description_ = "EGL on the surfaceless platform (" + renderer + ")";
   } else {

@@ -48,6 +48,8 @@ class EglDevice {
   const std::string &render_node() const { return node_; } /* "" for surfaceless */
   const std::string &gl_version() const { return gl_version_; }
   bool has_dmabuf_import() const { return dmabuf_import_; }
+  /* GL_RENDERER is Mesa's llvmpipe or softpipe: "GPU" work runs on the CPU. */
+  bool software() const { return software_; }
   bool has_dmabuf_modifiers() const { return dmabuf_modifiers_; }
   EGLDisplay display() const { return display_; }
 
@@ -89,7 +91,7 @@ class EglDevice {
   EGLContext context_ = EGL_NO_CONTEXT;
   bool terminate_ = false; /* only with EGL_KHR_display_reference (shared displays) */
   std::string node_, description_, gl_version_;
-  bool dmabuf_import_ = false, dmabuf_modifiers_ = false;
+  bool dmabuf_import_ = false, dmabuf_modifiers_ = false, software_ = false;
   PFNEGLCREATEIMAGEKHRPROC create_image_ = nullptr;
   PFNEGLDESTROYIMAGEKHRPROC destroy_image_ = nullptr;
 };

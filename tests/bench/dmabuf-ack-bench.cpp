@@ -7,7 +7,7 @@
  * Never fails on a timing.
  *
  *   build/tests/bench/dmabuf-ack-bench [ROUNDS [WIDTH HEIGHT [DETILE]]]
- *   (default 300 1920 1080 cpu; DETILE auto makes LINEAR go through EGL
+ *   (default 300 1920 1080 cpu; DETILE gl makes LINEAR go through EGL
  *   where the EGL import works, e.g. under Mesa 25: tests/bench/run-dmabuf-bench.sh)
  */
 #include "fake-qemu.h"

@@ -6,7 +6,7 @@
  * qemudbussrc-path message, the acknowledgement counters.
  *
  * VMD_EXPECT_EGL=1 (the gl suite, with Mesa 25's dma-buf import): LINEAR
- * buffers must then go through EGL under detile=auto. */
+ * buffers must then go through EGL under detile=gl. */
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -141,11 +141,22 @@ GST_START_TEST(test_y_tiled) {
 GST_END_TEST;
 
 GST_START_TEST(test_linear_auto) {
-  /* auto: EGL where it imports (Mesa >= 24 llvmpipe takes a LINEAR memfd),
-   * the CPU otherwise; the pixels are the same either way. */
+  /* auto: on a software EGL (llvmpipe, all this machine has) the CPU reads
+   * the layouts it knows; the pixels are the same either way. */
   Fixture f("keepalive-ms=0");
   check_scanout(f, Tiling::Linear, kLinear, 64, 48, 256,
-                expect_egl() ? "via EGL" : "dmabuf XR24 0x0000000000000000 64x48 via");
+                "dmabuf XR24 0x0000000000000000 64x48 via CPU");
+}
+GST_END_TEST;
+
+GST_START_TEST(test_linear_gl) {
+  /* detile=gl: through EGL where it imports (Mesa >= 24 llvmpipe takes a
+   * LINEAR memfd; the gl suite's run), else an error (test_detile_gl_...). */
+  if (!expect_egl())
+    return;
+  Fixture f("keepalive-ms=0 detile=gl");
+  check_scanout(f, Tiling::Linear, kLinear, 64, 48, 256,
+                "dmabuf XR24 0x0000000000000000 64x48 via EGL on the surfaceless platform");
 }
 GST_END_TEST;
 
@@ -337,6 +348,7 @@ static Suite *qemudbussrc_dmabuf_suite() {
   tcase_add_test(tc, test_x_tiled);
   tcase_add_test(tc, test_y_tiled);
   tcase_add_test(tc, test_linear_auto);
+  tcase_add_test(tc, test_linear_gl);
   tcase_add_test(tc, test_bottom_up_and_xb24);
   tcase_add_test(tc, test_dmabuf2_visible_rect);
   tcase_add_test(tc, test_hostile_dmabufs);

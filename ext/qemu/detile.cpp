@@ -21,6 +21,10 @@
 #include <cstdio>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace vmd {
 namespace {
 
@@ -28,6 +32,9 @@ constexpr uint32_t kMaxSide = 16384;
 constexpr uint32_t kMaxBytesPerPixel = 16;
 constexpr uint32_t kMaxStride = 1u << 20;
 constexpr uint32_t kTileBytes = 4096;
+/* Y-tiled rectangles of this many bytes or more use non-temporal stores
+ * (a 1080p frame does, a 256x256 damage rectangle does not). */
+constexpr uint64_t kStreamBytes = uint64_t(4) << 20;
 
 struct TileShape {
   uint32_t width_bytes, rows; /* 1 x 1 for linear */
@@ -76,43 +83,87 @@ void copy_linear(const uint8_t *plane, uint32_t stride, size_t xb0, size_t n, co
     std::memcpy(out, plane + size_t(y) * stride + xb0, n);
 }
 
-void copy_x_tiled(const uint8_t *plane, uint32_t stride, size_t xb0, size_t xb1,
-                  const RowWalk &w) {
-  const size_t tile_row_bytes = size_t(stride / 512) * kTileBytes;
-  uint8_t *out = w.out;
-  for (uint32_t y = w.first; y < w.end; y++, out += w.step) {
-    const uint8_t *row = plane + (y / 8) * tile_row_bytes + (y % 8) * 512;
-    for (size_t xb = xb0; xb < xb1;) {
-      size_t in_tile = xb % 512;
-      size_t n = std::min<size_t>(512 - in_tile, xb1 - xb);
-      std::memcpy(out + (xb - xb0), row + (xb / 512) * kTileBytes + in_tile, n);
-      xb += n;
+/* Tiled layouts are walked a band (one tile row) at a time, and inside it
+ * tile by tile: each tile's 4 KiB stays in L1 while its rows are copied out,
+ * and the band's reads are sequential. copy_span(tile, y, lo, hi, out)
+ * copies bytes [lo, hi) (0..tile width) of row y of one tile. */
+template <uint32_t kTileWidth, uint32_t kTileRows, typename CopySpan>
+void copy_tiled(const uint8_t *plane, uint32_t stride, size_t xb0, size_t xb1, const RowWalk &w,
+                CopySpan copy_span) {
+  const size_t band_bytes = size_t(stride / kTileWidth) * kTileBytes;
+  for (uint32_t y0 = w.first; y0 < w.end;) {
+    const uint32_t band = y0 / kTileRows;
+    const uint32_t y1 = std::min(w.end, (band + 1) * kTileRows);
+    const uint8_t *band_base = plane + band * band_bytes;
+    uint8_t *band_out = w.out + ptrdiff_t(y0 - w.first) * w.step;
+    for (size_t tx = xb0 / kTileWidth; tx * kTileWidth < xb1; tx++) {
+      const size_t tile_x = tx * kTileWidth;
+      const size_t lo = std::max(xb0, tile_x) - tile_x;
+      const size_t hi = std::min(xb1, tile_x + kTileWidth) - tile_x;
+      const uint8_t *tile = band_base + tx * kTileBytes;
+      uint8_t *out = band_out + (tile_x + lo - xb0);
+      for (uint32_t y = y0; y < y1; y++, out += w.step)
+        copy_span(tile, y % kTileRows, lo, hi, out);
     }
+    y0 = y1;
   }
 }
 
-void copy_y_tiled(const uint8_t *plane, uint32_t stride, size_t xb0, size_t xb1,
-                  const RowWalk &w) {
-  const size_t tile_row_bytes = size_t(stride / 128) * kTileBytes;
-  /* Whole 16-byte columns [c0, c1); partial ones at either edge. */
-  const size_t c0 = (xb0 + 15) / 16, c1 = xb1 / 16;
+/* X tile: 512 bytes x 8 rows, row-major. */
+struct XSpan {
+  void operator()(const uint8_t *tile, uint32_t y, size_t lo, size_t hi, uint8_t *out) const {
+    std::memcpy(out, tile + y * 512 + lo, hi - lo);
+  }
+};
+
+/* Y tile: byte xb of row y at (xb / 16) * 512 + y * 16 + xb % 16. */
+struct YSpan {
+  void operator()(const uint8_t *tile, uint32_t y, size_t lo, size_t hi, uint8_t *out) const {
+    const uint8_t *row = tile + y * 16;
+    if (lo == 0 && hi == 128) { /* the common case: 8 loads and stores */
+      for (size_t c = 0; c < 8; c++)
+        std::memcpy(out + c * 16, row + c * 512, 16);
+      return;
+    }
+    for (size_t xb = lo; xb < hi;) {
+      const size_t n = std::min<size_t>(16 - xb % 16, hi - xb);
+      std::memcpy(out + (xb - lo), row + (xb / 16) * 512 + xb % 16, n);
+      xb += n;
+    }
+  }
+};
+
+#if defined(__SSE2__)
+/* Y-tiled, large rectangles: row by row (each output row is one run of
+ * consecutive stores), the whole 16-byte columns with non-temporal stores,
+ * as glibc's memcpy does for large copies: the destination lines are not
+ * read in first, and the run completes each cache line it writes (only
+ * 16-byte alignment is needed). */
+void copy_y_streaming(const uint8_t *plane, uint32_t stride, size_t xb0, size_t xb1,
+                      const RowWalk &w) {
+  const size_t band_bytes = size_t(stride / 128) * kTileBytes;
+  const size_t c0 = (xb0 + 15) / 16, c1 = xb1 / 16; /* whole columns, c0 < c1 */
   uint8_t *out = w.out;
   for (uint32_t y = w.first; y < w.end; y++, out += w.step) {
-    const uint8_t *row = plane + (y / 32) * tile_row_bytes + (y % 32) * 16;
-    if (c0 > c1) { /* inside one column */
-      std::memcpy(out, row + (xb0 / 16) * 512 + xb0 % 16, xb1 - xb0);
-      continue;
-    }
+    const uint8_t *row = plane + (y / 32) * band_bytes + (y % 32) * 16;
     if (xb0 % 16)
       std::memcpy(out, row + (xb0 / 16) * 512 + xb0 % 16, c0 * 16 - xb0);
     uint8_t *o = out + (c0 * 16 - xb0);
     const uint8_t *s = row + c0 * 512;
-    for (size_t c = c0; c < c1; c++, o += 16, s += 512)
-      std::memcpy(o, s, 16);
+    if ((uintptr_t(o) & 15) == 0) {
+      for (size_t c = c0; c < c1; c++, o += 16, s += 512)
+        _mm_stream_si128(reinterpret_cast<__m128i *>(o),
+                         _mm_loadu_si128(reinterpret_cast<const __m128i *>(s)));
+    } else {
+      for (size_t c = c0; c < c1; c++, o += 16, s += 512)
+        std::memcpy(o, s, 16);
+    }
     if (xb1 % 16)
       std::memcpy(o, row + c1 * 512, xb1 % 16);
   }
+  _mm_sfence(); /* the stores are visible before the caller reads dst */
 }
+#endif
 
 }  // namespace
 
@@ -198,10 +249,16 @@ void detile_rect(Tiling t, const uint8_t *plane, uint32_t stride, uint32_t bytes
       copy_linear(plane, stride, xb0, xb1 - xb0, w);
       break;
     case Tiling::IntelX:
-      copy_x_tiled(plane, stride, xb0, xb1, w);
+      copy_tiled<512, 8>(plane, stride, xb0, xb1, w, XSpan());
       break;
     case Tiling::IntelY:
-      copy_y_tiled(plane, stride, xb0, xb1, w);
+#if defined(__SSE2__)
+      if (uint64_t(xb1 - xb0) * src.h >= kStreamBytes) {
+        copy_y_streaming(plane, stride, xb0, xb1, w);
+        break;
+      }
+#endif
+      copy_tiled<128, 32>(plane, stride, xb0, xb1, w, YSpan());
       break;
   }
 }

@@ -194,7 +194,7 @@ std::unique_ptr<DmabufReader> CpuDmabufReader::open(const DmabufLayout &layout,
   }
   if (uint64_t(size) < s->needed) {
     *why = format("the DMA-BUF fd has %" PRId64 " bytes, the layout needs %" PRIu64
-                  " (offset %" PRIu32 " + stride %" PRIu32 " x %" PRIu32 " rows, %s)",
+                  " (offset %" PRIu32 ", stride %" PRIu32 ", %" PRIu32 " rows, %s)",
                   size, s->needed, layout.planes[0].offset, layout.planes[0].stride,
                   layout.backing_height, tiling_name(s->tiling));
     return nullptr;

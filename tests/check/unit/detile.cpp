@@ -133,6 +133,13 @@ GST_START_TEST(test_y_tiled) {
   check_plane(Tiling::IntelY, 37, 71, 3, 128, 0);
   check_plane(Tiling::IntelY, 37, 23, 2, 384, 64);
   check_plane(Tiling::IntelY, 1, 1, 4, 128, 0);
+  /* Rectangles of 4 MiB and more take the streaming path: aligned and not. */
+  Plane big = make_plane(Tiling::IntelY, 2000, 1100, 4, 8064, 0);
+  for (bool bottom_up : {false, true}) {
+    check_rect(big, {0, 0, 2000, 1100}, bottom_up);
+    check_rect(big, {3, 1, 1990, 1090}, bottom_up);
+    check_rect(big, {0, 7, 1999, 1093}, bottom_up);
+  }
 }
 GST_END_TEST;
 

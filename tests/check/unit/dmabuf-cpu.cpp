@@ -257,7 +257,8 @@ GST_START_TEST(test_modifiers_refused) {
   DmabufLayout l = h.l;
   l.modifier = 0x0200000000000001ULL;
   std::string why = open_refusal(l, one_fd(h.fd.get()));
-  expect_in(why, "modifier 0x0200000000000001 (a vendor modifier of AMD) cannot be read on the CPU");
+  expect_in(why,
+            "modifier 0x0200000000000001 (a vendor modifier of AMD) cannot be read on the CPU");
   expect_in(why, "EGL import");
   expect_in(why, "render node");
   l.modifier = 0x0100000000000004ULL;

@@ -143,22 +143,22 @@ DmabufScanoutMsg linear_msg(int fd, uint32_t w, uint32_t h) {
 GST_START_TEST(test_reader_cache) {
   DmabufScanouts scanouts(vmd::DmabufOptions{vmd::DetileMode::Cpu, ""});
   int a = memfd_of_size(16 * 16 * 4), b = memfd_of_size(16 * 16 * 4);
-  vmd::DmabufOpened first = scanouts.open(linear_msg(a, 16, 16));
-  fail_unless(first.reader != nullptr, "%s", first.why.c_str());
-  fail_unless(first.path.find("dmabuf XR24 0x0000000000000000 16x16 via CPU") == 0, "%s",
-              first.path.c_str());
-  fail_unless_equals_string(first.host_format->name, "x8r8g8b8");
+  vmd::DmabufOpened mine = scanouts.open(linear_msg(a, 16, 16));
+  fail_unless(mine.reader != nullptr, "%s", mine.why.c_str());
+  fail_unless(mine.path.find("dmabuf XR24 0x0000000000000000 16x16 via CPU") == 0, "%s",
+              mine.path.c_str());
+  fail_unless_equals_string(mine.host_format->name, "x8r8g8b8");
   /* The same buffer again (a new fd for it, as QEMU sends): the same reader. */
-  fail_unless(scanouts.open(linear_msg(a, 16, 16)).reader == first.reader);
+  fail_unless(scanouts.open(linear_msg(a, 16, 16)).reader == mine.reader);
   /* The other buffer of a double-buffered guest: its own reader, both kept. */
-  vmd::DmabufOpened second = scanouts.open(linear_msg(b, 16, 16));
-  fail_unless(second.reader != nullptr && second.reader != first.reader);
-  fail_unless(scanouts.open(linear_msg(a, 16, 16)).reader == first.reader);
+  vmd::DmabufOpened other = scanouts.open(linear_msg(b, 16, 16));
+  fail_unless(other.reader != nullptr && other.reader != mine.reader);
+  fail_unless(scanouts.open(linear_msg(a, 16, 16)).reader == mine.reader);
   /* A new size drops the old surface's buffers. */
   int c = memfd_of_size(8 * 8 * 4);
   fail_unless(scanouts.open(linear_msg(c, 8, 8)).reader != nullptr);
-  std::weak_ptr<vmd::DmabufReader> old = first.reader;
-  first.reader.reset();
+  std::weak_ptr<vmd::DmabufReader> old = mine.reader;
+  mine.reader.reset();
   fail_unless(old.expired(), "a reader of the old size is still cached");
   /* forget() drops the rest. */
   std::weak_ptr<vmd::DmabufReader> kept = scanouts.open(linear_msg(c, 8, 8)).reader;

@@ -3,7 +3,8 @@
  * a LINEAR memfd standing in for a DMA-BUF goes through GStreamer's GL
  * context into GLMemory, gldownload brings it back for exact pixel checks
  * (whole image, a damaged sub-rectangle, a bottom-up buffer, a flip to a
- * second buffer), and system-memory caps downstream still get system memory.
+ * second buffer), glimagesink takes the GLMemory, and system-memory caps
+ * downstream still get system memory.
  *
  * Skips (77) without the Mesa 25 prefix (VMD_MESA_PREFIX) or without
  * gldownload (the gstreamer1.0-gl package). */
@@ -125,6 +126,28 @@ GST_START_TEST(test_glmemory_pixels) {
 }
 GST_END_TEST;
 
+/* qemudbussrc ! video/x-raw(memory:GLMemory) ! glimagesink, with a branch
+ * downloaded for the checks. */
+GST_START_TEST(test_glimagesink) {
+  Fixture f("keepalive-ms=0 name=src", fakeqemu::FakeQemuOptions(), true,
+            "! capsfilter caps=\"video/x-raw(memory:GLMemory)\" ! tee name=t "
+            "t. ! queue ! glimagesink sync=false "
+            "t. ! queue ! gldownload ! capsfilter caps=video/x-raw");
+  std::string error;
+  int fd = memfd_holding(linear_image(5));
+  fail_unless(f.qemu->scanout_dmabuf(fd, kW, kH, kStride, kXR24, kLinear, false, &error), "%s",
+              error.c_str());
+  fail_unless(f.qemu->update_dmabuf(0, 0, kW, kH, &error), "%s", error.c_str());
+  GstSample *s = f.pipe->pull_size(kW, kH, 10000);
+  fail_unless(s != nullptr);
+  std::string caps = src_caps(*f.pipe);
+  fail_unless(caps.find("memory:GLMemory") != std::string::npos, "caps %s", caps.c_str());
+  assert_pixels(s, 0, 0, kW, kH, 5);
+  gst_sample_unref(s);
+  close(fd);
+}
+GST_END_TEST;
+
 GST_START_TEST(test_system_memory_caps_stay) {
   Fixture f("keepalive-ms=0 name=src", fakeqemu::FakeQemuOptions(), true,
             "! capsfilter caps=video/x-raw");
@@ -149,6 +172,7 @@ static Suite *qemudbussrc_glmemory_suite() {
   TCase *tc = tcase_create("general");
   suite_add_tcase(s, tc);
   tcase_add_test(tc, test_glmemory_pixels);
+  tcase_add_test(tc, test_glimagesink);
   tcase_add_test(tc, test_system_memory_caps_stay);
   return s;
 }

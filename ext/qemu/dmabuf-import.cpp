@@ -107,6 +107,17 @@ EglDmabufReader::~EglDmabufReader() {
     device_->destroy_image(c.image);
 }
 
+bool EglDmabufReader::mirror_source(DmabufLayout *layout, std::vector<UniqueFd> *fds) const {
+  fds->clear();
+  for (const UniqueFd &fd : fds_) {
+    fds->emplace_back(dup(fd.get()));
+    if (!fds->back())
+      return false;
+  }
+  *layout = layout_;
+  return true;
+}
+
 std::string EglDmabufReader::modifier_text() const {
   char buf[64];
   char name[5];

@@ -48,6 +48,7 @@ class EglDmabufReader : public DmabufReader {
 
   bool read(const Rect &r, uint8_t *dst, size_t dst_stride, std::string *why) override;
   std::string describe() const override { return device_->describe(); }
+  bool mirror_source(DmabufLayout *layout, std::vector<UniqueFd> *fds) const override;
 
   /* eglCreateImage calls so far (the cache's misses), for tests. */
   unsigned imports() const { return imports_; }

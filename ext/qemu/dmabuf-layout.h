@@ -69,6 +69,27 @@ class DmabufReader {
   /* How it reads, for the qemudbussrc-path message: "CPU (Y-tiled detile)",
    * "EGL on /dev/dri/renderD128". */
   virtual std::string describe() const = 0;
+
+  /* The buffer itself (its layout and duplicates of its fds), for a
+   * DmabufMirror that imports it elsewhere. Only GPU readers offer it: what
+   * EGL imports here, another EGL display of the same driver imports too. */
+  virtual bool mirror_source(DmabufLayout * /*layout*/, std::vector<UniqueFd> * /*fds*/) const {
+    return false;
+  }
+};
+
+/* A second destination of a DMA-BUF scanout, kept on the GPU (gl-output.*:
+ * a texture that GLMemory buffers are copied from). The frame store calls it
+ * under its lock, in place of reading into the host surface. */
+class DmabufMirror {
+ public:
+  virtual ~DmabufMirror() = default;
+  /* Makes this buffer the source (a ScanoutDMABUF of the same size). */
+  virtual bool attach(const DmabufLayout &layout, std::vector<UniqueFd> fds,
+                      std::string *why) = 0;
+  /* Copies rectangle r of the visible image (as DmabufReader::read) and
+   * returns once the GPU has finished reading the buffer. */
+  virtual bool draw(const Rect &r, std::string *why) = 0;
 };
 
 }  // namespace vmd

@@ -20,8 +20,19 @@ Verdict FrameStore::scanout_dmabuf(std::shared_ptr<DmabufReader> reader, uint32_
     return ignore_locked("ScanoutDMABUF: no readable buffer");
   const uint64_t before = format_.generation;
   const bool had = have_surface_;
+  std::shared_ptr<DmabufMirror> mirror = std::move(mirror_);
+  const bool stale = host_stale_;
   new_surface_locked(width, height, fmt);
   dmabuf_ = std::move(reader);
+  if (mirror && had && format_.generation == before) {
+    /* Another buffer of the same size (a guest flipping): the mirror
+     * follows it, or the stream goes back to system memory. */
+    std::string why;
+    if (reattach_mirror_locked(std::move(mirror), &why))
+      host_stale_ = stale;
+    else
+      bump_generation_locked();
+  }
   if (path != dmabuf_path_) {
     dmabuf_path_ = path;
     dmabuf_path_serial_++;
@@ -75,10 +86,15 @@ Verdict FrameStore::update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, in
   return {};
 }
 
-bool FrameStore::read_rect_from_dmabuf_locked(const Rect &r, std::string *why) {
+bool FrameStore::read_rect_from_dmabuf_locked(const Rect &rect, std::string *why) {
+  if (mirror_ && mirror_rect_locked(rect, why))
+    return true;
+  /* After mirrored updates the host surface is behind: read all of it. */
+  const Rect r = host_stale_ ? Rect{0, 0, format_.width, format_.height} : rect;
   make_writable_locked();
   if (!dmabuf_->read(r, pixels_.data(), stride_, why))
     return false;
+  host_stale_ = false;
   stats_.bytes_in += uint64_t(r.w) * format_.format->bytes_per_pixel * r.h;
   return true;
 }

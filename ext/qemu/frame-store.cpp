@@ -58,8 +58,11 @@ bool FrameStore::check_format_locked(uint32_t pixman_format, const PixmanFormat 
 }
 
 void FrameStore::new_surface_locked(uint32_t width, uint32_t height, const PixmanFormat *fmt) {
+  /* With a mirror the caps say GLMemory: any new surface renegotiates. */
   bool same = have_surface_ && format_.width == width && format_.height == height &&
-              format_.format->gst == fmt->gst;
+              format_.format->gst == fmt->gst && !mirror_;
+  mirror_.reset();
+  host_stale_ = false;
   if (!same) {
     format_.generation = next_generation_++;
     format_since_us_ = g_get_monotonic_time();

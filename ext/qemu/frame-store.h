@@ -122,6 +122,20 @@ class FrameStore {
   Verdict scanout_dmabuf(std::shared_ptr<DmabufReader> reader, uint32_t width, uint32_t height,
                          const PixmanFormat *fmt, const std::string &path, int64_t now_us);
   Verdict update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us);
+  /* GPU output (frame-store-mirror.cpp). While a mirror is set, DMA-BUF
+   * updates go to it instead of the host surface (no readback); a failing
+   * mirror, a surface that is not such a DMA-BUF, or one of another size
+   * drops it and starts a new generation, so the stream renegotiates to
+   * system memory. dmabuf_mirrorable(): the current surface (of that
+   * generation) is a DMA-BUF a mirror can import. set_dmabuf_mirror()
+   * attaches it and draws the whole surface (false, with *why, when it
+   * cannot); nullptr detaches it and brings the host surface up to date. */
+  bool dmabuf_mirrorable(uint64_t generation) const;
+  bool set_dmabuf_mirror(std::shared_ptr<DmabufMirror> mirror, uint64_t generation,
+                         std::string *why);
+  /* take_frame() for a mirrored surface: makes a frame of the pending
+   * damage, copies nothing (the mirror holds the pixels). */
+  bool take_frame_gl(uint64_t generation, uint64_t *frame_seq, int64_t *arrival_us);
   /* One UpdateDMABUF answered `us` after it arrived. */
   void record_ack(int64_t us);
   /* The current DMA-BUF path and a serial that changes with it (0: none yet). */
@@ -165,6 +179,9 @@ class FrameStore {
   void make_writable_locked();
   bool read_rect_from_map_locked(const Rect &r);
   bool read_rect_from_dmabuf_locked(const Rect &r, std::string *why);
+  bool mirror_rect_locked(const Rect &r, std::string *why);
+  bool reattach_mirror_locked(std::shared_ptr<DmabufMirror> mirror, std::string *why);
+  void bump_generation_locked();
   int64_t ack_median_locked() const;
   void cursor_changed_locked(const CursorState &before, int64_t now_us);
   void forget_cursor_locked();
@@ -198,6 +215,8 @@ class FrameStore {
   uint64_t dmabuf_path_serial_ = 0;
   bool warned_update_without_dmabuf_ = false;
   std::array<int64_t, 256> acks_{};
+  std::shared_ptr<DmabufMirror> mirror_;
+  bool host_stale_ = false; /* the mirror got updates the host surface lacks */
 
   /* damage */
   Region pending_;

@@ -32,6 +32,9 @@ struct Settings {
   vmd::DmabufOptions dmabuf;
 };
 
+struct QemuGlState; /* gstqemudbussrc-gl.cpp */
+void qemu_dbus_src_gl_free(QemuGlState *gl);
+
 struct GstQemuDBusSrcPrivate {
   std::mutex lock; /* settings, store and client pointers */
   Settings settings;
@@ -54,6 +57,7 @@ struct GstQemuDBusSrcPrivate {
   GstBuffer *cursor_image = nullptr;
   std::atomic<uint64_t> cursor_events{0};
   uint64_t path_serial = 0; /* of the last qemudbussrc-path message */
+  QemuGlState *gl = nullptr; /* GLMemory output, made on first use */
 
   /* navigation events, from any thread */
   std::mutex nav_lock;
@@ -68,6 +72,7 @@ struct GstQemuDBusSrcPrivate {
       gst_object_unref(pool);
     }
     gst_clear_buffer(&cursor_image);
+    qemu_dbus_src_gl_free(gl);
   }
 };
 
@@ -103,3 +108,27 @@ void qemu_dbus_src_get_dmabuf_property(GstQemuDBusSrc *self, guint prop_id, guin
                                        GValue *value);
 /* From create(): a qemudbussrc-path message when the DMA-BUF path changed. */
 void qemu_dbus_src_post_path(GstQemuDBusSrc *self, const vmd::FrameStore &store);
+
+/* ---- gstqemudbussrc-gl.cpp (GLMemory output; stubs without GstGL) */
+
+/* video/x-raw(memory:GLMemory), format=RGBA, texture-target=2D (empty
+ * without GstGL): appended to the pad template after system memory. */
+GstCaps *qemu_dbus_src_gl_template_caps();
+/* GstElement::set_context and the CONTEXT query (TRUE: answered). */
+void qemu_dbus_src_gl_set_context(GstQemuDBusSrc *self, GstContext *context);
+bool qemu_dbus_src_gl_query(GstQemuDBusSrc *self, GstQuery *query);
+/* From renegotiate(), once downstream refused system memory: GLMemory caps
+ * when the surface is a DMA-BUF read through EGL and downstream accepts
+ * them, with the GL output attached to the store and the caps set; *info
+ * then describes the RGBA frames. False leaves everything as it was. */
+bool qemu_dbus_src_gl_renegotiate(GstQemuDBusSrc *self, vmd::FrameStore &store,
+                                  const vmd::FrameFormat &fmt, const Settings &s,
+                                  GstVideoInfo *info);
+/* Back to system memory (renegotiating, stop): detaches from the store. */
+void qemu_dbus_src_gl_release(GstQemuDBusSrc *self, vmd::FrameStore *store);
+/* The GLMemory caps in use (a reference), or nullptr. */
+GstCaps *qemu_dbus_src_gl_caps(GstQemuDBusSrc *self);
+bool qemu_dbus_src_gl_active(GstQemuDBusSrc *self);
+/* A GLMemory frame: *retry when the surface changed meanwhile. */
+GstFlowReturn qemu_dbus_src_gl_fill(GstQemuDBusSrc *self, vmd::FrameStore &store,
+                                    GstBuffer **out, int64_t *arrival, bool *retry);

@@ -88,6 +88,8 @@ static GstCaps *template_caps() {
                                       "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, nullptr);
   gst_caps_set_value(caps, "format", &formats);
   g_value_unset(&formats);
+  /* After system memory: GLMemory only for downstream that refuses it. */
+  gst_caps_append(caps, qemu_dbus_src_gl_template_caps());
   return caps;
 }
 
@@ -152,6 +154,7 @@ static gboolean gst_qemu_dbus_src_stop(GstBaseSrc *base) {
     client = std::move(priv->client);
   }
   client.reset(); /* joins the D-Bus thread */
+  qemu_dbus_src_gl_release(GST_QEMU_DBUS_SRC(base), nullptr);
   {
     /* Let go of the surface, QEMU's last message and any memfd now, not at
      * the next start. */
@@ -208,7 +211,9 @@ static gboolean gst_qemu_dbus_src_negotiate(GstBaseSrc *base) {
   GstQemuDBusSrcPrivate *priv = GST_QEMU_DBUS_SRC(base)->priv;
   if (priv->generation == 0)
     return TRUE;
-  GstCaps *caps = gst_video_info_to_caps(&priv->info);
+  GstCaps *caps = qemu_dbus_src_gl_caps(GST_QEMU_DBUS_SRC(base));
+  if (!caps)
+    caps = gst_video_info_to_caps(&priv->info);
   gboolean ok = gst_base_src_set_caps(base, caps);
   gst_caps_unref(caps);
   return ok;
@@ -230,11 +235,21 @@ static gboolean gst_qemu_dbus_src_query(GstBaseSrc *base, GstQuery *query) {
     gst_query_set_latency(query, TRUE, latency, latency);
     return TRUE;
   }
+  if (qemu_dbus_src_gl_query(self, query))
+    return TRUE;
   return GST_BASE_SRC_CLASS(gst_qemu_dbus_src_parent_class)->query(base, query);
 }
 
-static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const Settings &s,
-                        bool *flushing) {
+/* GLMemory caps were set (gstqemudbussrc-gl.cpp): the rest of a new format. */
+static void new_format(GstQemuDBusSrcPrivate *priv, const GstVideoInfo &info, uint64_t generation) {
+  priv->info = info;
+  priv->generation = generation;
+  priv->have_frame = false;
+  priv->discont = true;
+}
+
+static bool renegotiate(GstQemuDBusSrc *self, vmd::FrameStore &store, const vmd::FrameFormat &fmt,
+                        const Settings &s, bool *flushing) {
   GstQemuDBusSrcPrivate *priv = self->priv;
   GstVideoInfo info;
   if (!gst_video_info_set_format(&info, fmt.format->gst, fmt.width, fmt.height)) {
@@ -250,8 +265,18 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
                   fmt.format->name, caps);
   /* A sticky caps event is accepted whatever downstream thinks; ask first,
    * so a refusal gets our message instead of a bare not-negotiated. */
-  gboolean ok = gst_pad_peer_query_accept_caps(GST_BASE_SRC_PAD(self), caps) &&
-                gst_base_src_set_caps(GST_BASE_SRC(self), caps);
+  gboolean ok = gst_pad_peer_query_accept_caps(GST_BASE_SRC_PAD(self), caps);
+  if (ok) {
+    qemu_dbus_src_gl_release(self, &store);
+  } else {
+    GstVideoInfo gl_info;
+    if (qemu_dbus_src_gl_renegotiate(self, store, fmt, s, &gl_info)) {
+      gst_caps_unref(caps);
+      new_format(priv, gl_info, fmt.generation);
+      return true;
+    }
+  }
+  ok = ok && gst_base_src_set_caps(GST_BASE_SRC(self), caps);
   if (!ok && GST_PAD_IS_FLUSHING(GST_BASE_SRC_PAD(self))) {
     /* Shutting down while renegotiating: not downstream's fault. */
     gst_caps_unref(caps);
@@ -285,10 +310,7 @@ static bool renegotiate(GstQemuDBusSrc *self, const vmd::FrameFormat &fmt, const
     gst_object_unref(priv->pool);
   }
   priv->pool = pool;
-  priv->info = info;
-  priv->generation = fmt.generation;
-  priv->have_frame = false;
-  priv->discont = true;
+  new_format(priv, info, fmt.generation);
   return true;
 }
 
@@ -328,8 +350,8 @@ static void set_readonly(GstBuffer *buf, bool readonly) {
 /* Fills a buffer with the current surface. Only the damage since the frame a
  * recycled buffer holds is copied, so a keepalive repeat (no new damage) on a
  * buffer that holds the latest frame copies nothing at all. */
-static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store, bool repeat,
-                                   GstClockTime latency, GstBuffer **out, bool *retry) {
+static GstFlowReturn fill_system_buffer(GstQemuDBusSrc *self, vmd::FrameStore &store,
+                                        GstBuffer **out, int64_t *arrival_us, bool *retry) {
   GstQemuDBusSrcPrivate *priv = self->priv;
   GstBuffer *buf = nullptr;
   GstBufferPoolAcquireParams params = {};
@@ -374,6 +396,21 @@ static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store,
    * on top: a write map of a read-only memory makes GStreamer copy it, which
    * tags the buffer so the pool drops it instead of returning it. */
   set_readonly(buf, true);
+  *arrival_us = arrival;
+  *out = buf;
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn produce_frame(GstQemuDBusSrc *self, vmd::FrameStore &store, bool repeat,
+                                   GstClockTime latency, GstBuffer **out, bool *retry) {
+  GstQemuDBusSrcPrivate *priv = self->priv;
+  GstBuffer *buf = nullptr;
+  int64_t arrival = 0;
+  GstFlowReturn ret = qemu_dbus_src_gl_active(self)
+                          ? qemu_dbus_src_gl_fill(self, store, &buf, &arrival, retry)
+                          : fill_system_buffer(self, store, &buf, &arrival, retry);
+  if (ret != GST_FLOW_OK || *retry)
+    return ret;
   GstClockTime pts = running_time_of(self, repeat ? g_get_monotonic_time() : arrival, latency);
   GST_BUFFER_PTS(buf) = pts;
   GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
@@ -437,7 +474,7 @@ static GstFlowReturn gst_qemu_dbus_src_create(GstPushSrc *push, GstBuffer **out)
         return GST_FLOW_EOS;
       case vmd::Wake::NewFormat: {
         bool flushing = false;
-        if (!renegotiate(self, fmt, s, &flushing))
+        if (!renegotiate(self, *store, fmt, s, &flushing))
           return flushing ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
         continue;
       }
@@ -587,6 +624,11 @@ static void gst_qemu_dbus_src_get_property(GObject *object, guint prop_id, GValu
   }
 }
 
+static void gst_qemu_dbus_src_set_context(GstElement *element, GstContext *context) {
+  qemu_dbus_src_gl_set_context(GST_QEMU_DBUS_SRC(element), context);
+  GST_ELEMENT_CLASS(gst_qemu_dbus_src_parent_class)->set_context(element, context);
+}
+
 static void gst_qemu_dbus_src_finalize(GObject *object) {
   GstQemuDBusSrc *self = GST_QEMU_DBUS_SRC(object);
   /* Normally stop() did this; joining first keeps the D-Bus thread from
@@ -694,6 +736,7 @@ static void gst_qemu_dbus_src_class_init(GstQemuDBusSrcClass *klass) {
       "back to it",
       "gst-vmdisplay developers");
 
+  element_class->set_context = gst_qemu_dbus_src_set_context;
   base_class->start = gst_qemu_dbus_src_start;
   base_class->stop = gst_qemu_dbus_src_stop;
   base_class->unlock = gst_qemu_dbus_src_unlock;

@@ -173,7 +173,7 @@ struct CpuDmabufState {
   std::vector<uint8_t> scratch; /* pread path */
 };
 
-CpuDmabufReader::CpuDmabufReader(std::unique_ptr<CpuDmabufState> state) : s_(std::move(state)) {}
+CpuDmabufReader::CpuDmabufReader(Key, std::unique_ptr<CpuDmabufState> state) : s_(std::move(state)) {}
 CpuDmabufReader::~CpuDmabufReader() = default;
 
 std::unique_ptr<DmabufReader> CpuDmabufReader::open(const DmabufLayout &layout,
@@ -199,12 +199,17 @@ std::unique_ptr<DmabufReader> CpuDmabufReader::open(const DmabufLayout &layout,
                   layout.backing_height, tiling_name(s->tiling));
     return nullptr;
   }
+  if (uint64_t(size_t(s->needed)) != s->needed) {
+    *why = format("the layout needs %" PRIu64 " bytes, more than this process can map",
+                  s->needed);
+    return nullptr;
+  }
   s->use_pread = may_shrink(s->fd.get());
   if (!s->use_pread && !s->map.map(s->fd.get(), size_t(s->needed))) {
     *why = format("cannot map the DMA-BUF (%" PRIu64 " bytes): %s", s->needed, strerror(errno));
     return nullptr;
   }
-  return std::unique_ptr<DmabufReader>(new CpuDmabufReader(std::move(s)));
+  return std::make_unique<CpuDmabufReader>(Key(), std::move(s));
 }
 
 bool CpuDmabufReader::read(const Rect &r, uint8_t *dst, size_t dst_stride, std::string *why) {

@@ -34,7 +34,15 @@ class CpuDmabufReader : public DmabufReader {
   std::string describe() const override;
 
  private:
-  explicit CpuDmabufReader(std::unique_ptr<CpuDmabufState> state);
+  /* Passkey: only the factory builds one, through std::make_unique. */
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  CpuDmabufReader(Key, std::unique_ptr<CpuDmabufState> state);
+
+ private:
   bool read_mapped(const Rect &src, uint8_t *out, size_t dst_stride, std::string *why);
   bool read_pread(const Rect &src, uint8_t *out, size_t dst_stride, std::string *why);
   std::unique_ptr<CpuDmabufState> s_;

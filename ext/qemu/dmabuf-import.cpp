@@ -1,6 +1,9 @@
 /* gst-vmdisplay: DMA-BUF scanouts read through EGL (see dmabuf-import.h). */
 #include "dmabuf-import.h"
 
+#include "detile.h"
+
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +15,9 @@ namespace vmd {
 namespace {
 
 constexpr uint32_t kMaxSide = 16384;
-constexpr uint64_t kFenceTimeoutNs = 1000000000; /* QEMU waits 1 s for the frame's reply */
+/* QEMU waits 1 s for the frame's reply; a read that takes a quarter of it is
+ * given up (the update is ignored, the reply still goes out in time). */
+constexpr uint64_t kFenceTimeoutNs = 250000000;
 
 const EGLint kPlaneAttribs[kMaxDmabufPlanes][5] = {
     {EGL_DMA_BUF_PLANE0_FD_EXT, EGL_DMA_BUF_PLANE0_OFFSET_EXT, EGL_DMA_BUF_PLANE0_PITCH_EXT,
@@ -88,7 +93,7 @@ bool EglDmabufReader::ImageKey::operator==(const ImageKey &o) const {
          width == o.width && height == o.height;
 }
 
-EglDmabufReader::EglDmabufReader(std::shared_ptr<EglDevice> device, const DmabufLayout &layout,
+EglDmabufReader::EglDmabufReader(Key, std::shared_ptr<EglDevice> device, const DmabufLayout &layout,
                                  std::vector<UniqueFd> fds, const GlChannelOrder &order)
     : device_(std::move(device)), layout_(layout), fds_(std::move(fds)), order_(order) {}
 
@@ -110,7 +115,7 @@ EglDmabufReader::~EglDmabufReader() {
 bool EglDmabufReader::mirror_source(DmabufLayout *layout, std::vector<UniqueFd> *fds) const {
   fds->clear();
   for (const UniqueFd &fd : fds_) {
-    fds->emplace_back(dup(fd.get()));
+    fds->emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
     if (!fds->back())
       return false;
   }
@@ -145,8 +150,8 @@ std::unique_ptr<DmabufReader> EglDmabufReader::open(std::shared_ptr<EglDevice> d
            " into " + gst_video_format_to_string(host_format);
     return nullptr;
   }
-  std::unique_ptr<EglDmabufReader> reader(
-      new EglDmabufReader(std::move(device), layout, std::move(fds), order));
+  auto reader =
+      std::make_unique<EglDmabufReader>(Key(), std::move(device), layout, std::move(fds), order);
   if (!reader->setup(why))
     return nullptr;
   return reader;
@@ -162,7 +167,7 @@ std::unique_ptr<DmabufReader> EglDmabufReader::open_first(
       mine = std::move(fds);
     } else {
       for (const UniqueFd &fd : fds)
-        mine.emplace_back(dup(fd.get()));
+        mine.emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
     }
     std::string reason;
     if (auto reader = open(devices[i], layout, std::move(mine), host_format, &reason))
@@ -233,7 +238,25 @@ bool EglDmabufReader::check_sizes(std::string *why) const {
       return false;
     }
     lseek(fd, 0, SEEK_SET);
-    const uint64_t rows = p == 0 ? layout_.backing_height : 1;
+    /* A memory file that can shrink (QEMU's memfds are not sealed) would be
+     * a SIGBUS in the driver's mapping; a real DMA-BUF's size is fixed. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+      int seals = fcntl(fd, F_GET_SEALS);
+      if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        *why = "EGL reader: plane " + std::to_string(p) +
+               " is a memory file that can shrink (not sealed with F_SEAL_SHRINK); it is read "
+               "on the CPU instead";
+        return false;
+      }
+    }
+    Tiling tiling;
+    const uint32_t tile_rows = !tiling_from_modifier(layout_.modifier, &tiling) ? 1
+                               : tiling == Tiling::IntelY                       ? 32
+                               : tiling == Tiling::IntelX                       ? 8
+                                                                                : 1;
+    const uint64_t rows =
+        p == 0 ? (uint64_t(layout_.backing_height) + tile_rows - 1) / tile_rows * tile_rows : 1;
     const uint64_t need = uint64_t(plane.offset) + uint64_t(plane.stride) * rows;
     if (uint64_t(size) < need) {
       *why = "EGL reader: plane " + std::to_string(p) + " needs " + std::to_string(need) +

@@ -67,8 +67,16 @@ class EglDmabufReader : public DmabufReader {
     GLuint texture = 0;
   };
 
-  EglDmabufReader(std::shared_ptr<EglDevice> device, const DmabufLayout &layout,
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  /* Passkey (Key is private): only open() builds one, through make_unique. */
+  EglDmabufReader(Key, std::shared_ptr<EglDevice> device, const DmabufLayout &layout,
                   std::vector<UniqueFd> fds, const GlChannelOrder &order);
+
+ private:
   bool setup(std::string *why);
   bool check_sizes(std::string *why) const;
   bool make_key(ImageKey *key, std::string *why) const;

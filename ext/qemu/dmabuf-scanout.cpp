@@ -304,7 +304,12 @@ DmabufOpened DmabufScanouts::open(DmabufScanoutMsg msg) {
               " is not one qemudbussrc can show (single-plane RGB formats only)";
     return out;
   }
-  if (l.num_planes != drm->num_planes) {
+  /* The CPU layouts have exactly the format's planes; a driver's own
+   * layouts may add some (compression metadata: Intel CCS, AMD DCC), which
+   * only its EGL import knows how to read. */
+  Tiling tiling;
+  const bool cpu_layout = tiling_from_modifier(l.modifier, &tiling);
+  if (cpu_layout ? l.num_planes != drm->num_planes : l.num_planes < drm->num_planes) {
     out.why = "DMA-BUF format " + std::string(drm->name) + " has " +
               std::to_string(drm->num_planes) + " plane(s), the scanout says " +
               std::to_string(l.num_planes);
@@ -318,6 +323,11 @@ DmabufOpened DmabufScanouts::open(DmabufScanoutMsg msg) {
       out.reader = (*it)->reader;
       out.host_format = (*it)->host;
       out.path = (*it)->path;
+      /* Most recently used first: a few passing buffers must not push a
+       * guest's double-buffered pair out. */
+      std::unique_ptr<Cached> hit = std::move(*it);
+      cache_.erase(it);
+      cache_.push_front(std::move(hit));
       return out; /* the new fds close here; the cached reader holds its own */
     }
   }

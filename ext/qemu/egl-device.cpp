@@ -137,7 +137,7 @@ std::shared_ptr<EglDevice> EglDevice::open_one(const std::string &node, std::str
              egl_error_name(eglGetError());
     return nullptr;
   }
-  std::shared_ptr<EglDevice> device(new EglDevice());
+  auto device = std::make_shared<EglDevice>(Key());
   device->terminate_ = counted;
   if (!device->init(display, node, why))
     return nullptr;

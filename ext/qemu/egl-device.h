@@ -83,7 +83,15 @@ class EglDevice {
   };
 
  private:
-  EglDevice() = default;
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  /* Passkey (Key is private): only open_one() builds one, with make_shared. */
+  explicit EglDevice(Key) {}
+
+ private:
   bool init(EGLDisplay display, const std::string &node, std::string *why);
 
   std::mutex lock_;

@@ -20,6 +20,7 @@ Verdict FrameStore::scanout_dmabuf(std::shared_ptr<DmabufReader> reader, uint32_
     return ignore_locked("ScanoutDMABUF: no readable buffer");
   const uint64_t before = format_.generation;
   const bool had = have_surface_;
+  const bool had_dmabuf = dmabuf_ != nullptr;
   std::shared_ptr<DmabufMirror> mirror = std::move(mirror_);
   const bool stale = host_stale_;
   new_surface_locked(width, height, fmt);
@@ -41,14 +42,25 @@ Verdict FrameStore::scanout_dmabuf(std::shared_ptr<DmabufReader> reader, uint32_
   stats_.scanouts++;
   /* A guest flipping between buffers of the same size sends an UpdateDMABUF
    * right after each ScanoutDMABUF; a new surface is read at once, so the
-   * first frame of a new size is never a blank one. */
-  if (!had || format_.generation != before) {
+   * first frame of a new size is never a blank one, and so is one that
+   * follows a surface of another kind (a Scanout copy, a refused buffer):
+   * the host surface holds older pixels then. */
+  if (!had || format_.generation != before || !had_dmabuf) {
     std::string why;
     if (!read_rect_from_dmabuf_locked(Rect{0, 0, width, height}, &why))
       return Verdict{true, "ScanoutDMABUF: " + why, true};
     damage_locked(Rect{0, 0, width, height}, now_us);
   }
   return {};
+}
+
+void FrameStore::drop_dmabuf() {
+  std::lock_guard<std::mutex> guard(lock_);
+  dmabuf_.reset();
+  if (mirror_) {
+    mirror_.reset();
+    bump_generation_locked(); /* back to system memory */
+  }
 }
 
 Verdict FrameStore::update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us) {

@@ -122,6 +122,9 @@ class FrameStore {
   Verdict scanout_dmabuf(std::shared_ptr<DmabufReader> reader, uint32_t width, uint32_t height,
                          const PixmanFormat *fmt, const std::string &path, int64_t now_us);
   Verdict update_dmabuf(int32_t x, int32_t y, int32_t w, int32_t h, int64_t now_us);
+  /* A ScanoutDMABUF was refused: the buffer read so far is no longer the
+   * guest's display, so updates are ignored until a readable one comes. */
+  void drop_dmabuf();
   /* GPU output (frame-store-mirror.cpp). While a mirror is set, DMA-BUF
    * updates go to it instead of the host surface (no readback); a failing
    * mirror, a surface that is not such a DMA-BUF, or one of another size

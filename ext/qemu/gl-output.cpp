@@ -111,9 +111,9 @@ struct GlOutput::Egl {
   bool modifiers = false;
 };
 
-GlOutput::GlOutput(GstGLContext *ctx, uint32_t width, uint32_t height)
+GlOutput::GlOutput(Key, GstGLContext *ctx, uint32_t width, uint32_t height)
     : ctx_(GST_GL_CONTEXT(gst_object_ref(ctx))), width_(width), height_(height),
-      egl_(new Egl()) {}
+      egl_(std::make_unique<Egl>()) {}
 
 GlOutput::~GlOutput() {
   run_gl(ctx_, [this] {
@@ -142,7 +142,7 @@ std::shared_ptr<GlOutput> GlOutput::create(GstGLContext *ctx, uint32_t width, ui
     *why = "GLMemory output: bad size";
     return nullptr;
   }
-  std::shared_ptr<GlOutput> out(new GlOutput(ctx, width, height));
+  auto out = std::make_shared<GlOutput>(Key(), ctx, width, height);
   bool ok = false;
   run_gl(ctx, [&] { ok = out->setup_gl(why); });
   return ok ? out : nullptr;

@@ -42,8 +42,16 @@ class GlOutput : public DmabufMirror {
   GstGLContext *context() const { return ctx_; }
 
  private:
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  /* Passkey (Key is private): only create() builds one, with make_shared. */
+  GlOutput(Key, GstGLContext *ctx, uint32_t width, uint32_t height);
+
+ private:
   struct Egl;
-  GlOutput(GstGLContext *ctx, uint32_t width, uint32_t height);
   bool setup_gl(std::string *why);
   bool make_program_gl(std::string *why);
   bool import_gl(const DmabufLayout &layout, const std::vector<UniqueFd> &fds, std::string *why);

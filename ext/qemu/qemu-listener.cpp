@@ -156,6 +156,7 @@ Verdict apply_dmabuf_scanout(CallTarget &to, DmabufScanoutMsg msg, int64_t now, 
   if (!opened.reader) {
     if (opened.fatal)
       to.store.fail(opened.why);
+    to.store.drop_dmabuf();
     return Verdict{false, opened.why};
   }
   Verdict v = to.store.scanout_dmabuf(opened.reader, w, h, opened.host_format, opened.path, now);
@@ -168,8 +169,10 @@ Verdict on_scanout_dmabuf(CallTarget &to, GVariant *params, GUnixFDList *fds, in
                           LogLines *logs) {
   DmabufScanoutMsg msg;
   std::string why;
-  if (!parse_scanout_dmabuf(params, fds, &msg, &why))
+  if (!parse_scanout_dmabuf(params, fds, &msg, &why)) {
+    to.store.drop_dmabuf();
     return Verdict{false, "ScanoutDMABUF: " + why};
+  }
   return apply_dmabuf_scanout(to, std::move(msg), now, logs);
 }
 
@@ -177,8 +180,10 @@ Verdict on_scanout_dmabuf2(CallTarget &to, GVariant *params, GUnixFDList *fds, i
                            LogLines *logs) {
   DmabufScanoutMsg msg;
   std::string why;
-  if (!parse_scanout_dmabuf2(params, fds, &msg, &why))
+  if (!parse_scanout_dmabuf2(params, fds, &msg, &why)) {
+    to.store.drop_dmabuf();
     return Verdict{false, "ScanoutDMABUF2: " + why};
+  }
   return apply_dmabuf_scanout(to, std::move(msg), now, logs);
 }
 

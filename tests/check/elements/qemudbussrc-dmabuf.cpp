@@ -36,11 +36,16 @@ constexpr uint32_t kXB24 = 0x34324258; /* DRM XB24: RGBx in memory */
 constexpr uint64_t kLinear = 0, kXTiled = 0x0100000000000001ULL,
                    kYTiled = 0x0100000000000002ULL;
 
-int memfd_holding(const std::vector<uint8_t> &bytes, size_t offset = 0, size_t extra = 0) {
-  int fd = memfd_create("fake-dmabuf", MFD_CLOEXEC);
+/* A memfd standing in for a DMA-BUF. sealed: against shrinking, as a real
+ * DMA-BUF's size is fixed (the CPU reader maps it, EGL imports it); not
+ * sealed, like QEMU's own memfds (the CPU reader uses pread, EGL refuses). */
+int memfd_holding(const std::vector<uint8_t> &bytes, size_t offset = 0, bool sealed = true) {
+  int fd = memfd_create("fake-dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   fail_unless(fd >= 0);
-  fail_unless(ftruncate(fd, off_t(offset + bytes.size() + extra)) == 0);
+  fail_unless(ftruncate(fd, off_t(offset + bytes.size())) == 0);
   fail_unless(pwrite(fd, bytes.data(), bytes.size(), off_t(offset)) == ssize_t(bytes.size()));
+  if (sealed)
+    fail_unless(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0);
   return fd;
 }
 
@@ -97,6 +102,12 @@ void check_scanout(Fixture &f, Tiling tiling, uint64_t modifier, int w, int h,
   fail_unless(pwrite(fd, plane.data(), plane.size(), 0) == ssize_t(plane.size()));
   uint64_t in_before = f.pipe->stat("bytes-in");
   fail_unless(f.qemu->update_dmabuf(5, 3, 17, 9, &error), "%s", error.c_str());
+  /* The reply is the guest's acknowledgement: the rectangle was read before
+   * it, so what the guest draws right after it must not show. */
+  fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, 17 * 9 * 4);
+  std::vector<uint8_t> later = bgrx(w, h, 150);
+  plane = reftile::tile_image(tiling, later.data(), size_t(w) * 4, w, h, 4, stride);
+  fail_unless(pwrite(fd, plane.data(), plane.size(), 0) == ssize_t(plane.size()));
   s = f.pipe->pull(5000);
   fail_unless(s != nullptr);
   assert_pixels(s, 5, 3, 17, 9, 77);
@@ -261,19 +272,49 @@ GST_START_TEST(test_hostile_dmabufs) {
   fail_if(f.qemu->scanout_dmabuf(fd, 100000, 100000, 400000, kXR24, kLinear, false, &error));
   fail_if(f.qemu->scanout_dmabuf(fd, w, h, w * 4, kXR24, kYTiled, false, &error));
 
-  /* A good one streams; a rectangle partly outside is clipped. */
+  /* A good one streams. */
   fail_unless(f.qemu->scanout_dmabuf(fd, w, h, w * 4, kXR24, kLinear, false, &error), "%s",
               error.c_str());
-  fail_unless(f.qemu->update_dmabuf(0, 30, w, 80, &error), "%s", error.c_str());
-  fail_unless(f.qemu->update_dmabuf(-5, -5, 1 << 30, 1 << 30, &error), "%s", error.c_str());
-  fail_unless(f.qemu->update_dmabuf(500, 500, 10, 10, &error), "%s", error.c_str());
   GstSample *s = f.pipe->pull_size(w, h, 5000);
   fail_unless(s != nullptr);
   assert_pixels(s, 0, 0, w, h, 2);
   gst_sample_unref(s);
+  /* A rectangle partly outside is clipped: rows 30..39 only are read. */
+  std::vector<uint8_t> next = tiled_image(Tiling::Linear, w, h, 5, w * 4);
+  fail_unless(pwrite(fd, next.data(), next.size(), 0) == ssize_t(next.size()));
+  uint64_t in_before = f.pipe->stat("bytes-in");
+  fail_unless(f.qemu->update_dmabuf(0, 30, w, 80, &error), "%s", error.c_str());
+  fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, uint64_t(w) * 10 * 4);
+  fail_unless(f.qemu->update_dmabuf(500, 500, 10, 10, &error), "%s", error.c_str());
+  fail_unless_equals_uint64(f.pipe->stat("bytes-in") - in_before, uint64_t(w) * 10 * 4);
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, w, 30, 2);
+  assert_pixels(s, 0, 30, w, 10, 5);
+  gst_sample_unref(s);
+  fail_unless(f.qemu->update_dmabuf(-5, -5, 1 << 30, 1 << 30, &error), "%s", error.c_str());
+  s = f.pipe->pull(5000);
+  fail_unless(s != nullptr);
+  assert_pixels(s, 0, 0, w, h, 5);
+  gst_sample_unref(s);
 
-  /* The guest's buffer shrinks under us: no SIGBUS, the update is ignored
-   * but still acknowledged, the stream goes on. */
+  /* A refused scanout (another buffer, too short) ends the old one: updates
+   * must not read the buffer the guest left, they are ignored until a good
+   * scanout comes. */
+  int short_b = memfd_holding(std::vector<uint8_t>(64));
+  fail_if(f.qemu->scanout_dmabuf(short_b, w, h, w * 4, kXR24, kLinear, false, &error));
+  close(short_b);
+  uint64_t dmabuf_updates = f.pipe->stat("dmabuf-updates");
+  fail_unless(f.qemu->update_dmabuf(0, 0, w, h, &error), "%s", error.c_str());
+  fail_unless_equals_uint64(f.pipe->stat("dmabuf-updates"), dmabuf_updates);
+  close(fd);
+  /* The guest's buffer shrinks under us (an unsealed memfd, as QEMU's own
+   * are): no SIGBUS, the update is ignored but still acknowledged, the
+   * stream goes on. */
+  fd = memfd_holding(img, 0, false);
+  fail_unless(f.qemu->scanout_dmabuf(fd, w, h, w * 4, kXR24, kLinear, false, &error), "%s",
+              error.c_str());
+
   fail_unless(ftruncate(fd, 100) == 0);
   uint64_t ignored = f.pipe->stat("ignored");
   fail_unless(f.qemu->update_dmabuf(0, 0, w, h, &error), "%s", error.c_str());

@@ -212,16 +212,15 @@ GST_START_TEST(test_short_fd_refused) {
                                          GST_VIDEO_FORMAT_BGRx, &why) == nullptr);
   fail_unless(why.find("not a dma-buf") != std::string::npos, "%s", why.c_str());
 
+  /* A memfd that can shrink (QEMU's are not sealed) could SIGBUS inside the
+   * driver's mapping: refused, so the CPU reader (pread) takes it. */
   fds.clear();
-  fds.push_back(vmd_test::make_memfd(t.bytes));
-  const int fd = fds[0].get();
-  auto reader = vmd::EglDmabufReader::open(surfaceless(), t.layout, std::move(fds),
-                                           GST_VIDEO_FORMAT_BGRx, &why);
-  fail_unless(reader != nullptr, "open: %s", why.c_str());
-  fail_unless(ftruncate(fd, 4096) == 0);
-  std::vector<uint8_t> dst(37 * 4 * 23);
-  fail_unless(!reader->read(vmd::Rect{0, 0, 37, 23}, dst.data(), 37 * 4, &why));
-  fail_unless(why.find("its fd has 4096") != std::string::npos, "%s", why.c_str());
+  vmd::UniqueFd loose(memfd_create("test-dmabuf", MFD_CLOEXEC));
+  fail_unless(pwrite(loose.get(), t.bytes.data(), t.bytes.size(), 0) == ssize_t(t.bytes.size()));
+  fds.push_back(std::move(loose));
+  fail_unless(vmd::EglDmabufReader::open(surfaceless(), t.layout, std::move(fds),
+                                         GST_VIDEO_FORMAT_BGRx, &why) == nullptr);
+  fail_unless(why.find("can shrink") != std::string::npos, "%s", why.c_str());
 }
 GST_END_TEST;
 

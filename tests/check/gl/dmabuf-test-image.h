@@ -6,6 +6,7 @@
 
 #include "dmabuf-layout.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -52,6 +53,10 @@ inline TestImage make_image(uint32_t fourcc, uint32_t w, uint32_t h, uint32_t pa
 inline vmd::UniqueFd make_memfd(const std::vector<uint8_t> &bytes) {
   vmd::UniqueFd fd(memfd_create("test-dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (fd && pwrite(fd.get(), bytes.data(), bytes.size(), 0) != ssize_t(bytes.size()))
+    fd.reset();
+  /* Sealed against shrinking, like a DMA-BUF, whose size never changes (the
+   * EGL reader refuses memory files that can shrink). */
+  if (fd && fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK) != 0)
     fd.reset();
   return fd;
 }

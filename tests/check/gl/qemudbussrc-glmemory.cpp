@@ -39,10 +39,12 @@ const char kGlTail[] =
     "! capsfilter caps=\"video/x-raw(memory:GLMemory)\" ! gldownload ! capsfilter caps=video/x-raw";
 
 int memfd_holding(const std::vector<uint8_t> &bytes) {
-  int fd = memfd_create("fake-dmabuf", MFD_CLOEXEC);
+  /* Sealed against shrinking, as a DMA-BUF's size is fixed: EGL imports it. */
+  int fd = memfd_create("fake-dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   fail_unless(fd >= 0);
   fail_unless(ftruncate(fd, off_t(bytes.size())) == 0);
   fail_unless(pwrite(fd, bytes.data(), bytes.size(), 0) == ssize_t(bytes.size()));
+  fail_unless(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0);
   return fd;
 }
 

@@ -15,6 +15,8 @@
  */
 #include "detile.h"
 
+#include "string-format.h"
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
@@ -52,15 +54,6 @@ TileShape tile_shape(Tiling t) {
   return {1, 1};
 }
 
-std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char *fmt, ...) {
-  char buf[256];
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(buf, sizeof buf, fmt, args);
-  va_end(args);
-  return buf;
-}
 
 /* The buffer rows src covers, and where the first of them goes in dst. */
 struct RowWalk {
@@ -199,18 +192,18 @@ const char *tiling_name(Tiling t) {
 bool plane_bytes_needed(Tiling t, uint32_t width, uint32_t height, uint32_t bytes_per_pixel,
                         uint64_t offset, uint32_t stride, uint64_t *needed, std::string *why) {
   if (width < 1 || height < 1 || width > kMaxSide || height > kMaxSide) {
-    *why = format("size %" PRIu32 "x%" PRIu32 " is not between 1x1 and %ux%u", width, height,
+    *why = format_string("size %" PRIu32 "x%" PRIu32 " is not between 1x1 and %ux%u", width, height,
                   kMaxSide, kMaxSide);
     return false;
   }
   if (bytes_per_pixel < 1 || bytes_per_pixel > kMaxBytesPerPixel) {
-    *why = format("%" PRIu32 " bytes per pixel is not between 1 and %u", bytes_per_pixel,
+    *why = format_string("%" PRIu32 " bytes per pixel is not between 1 and %u", bytes_per_pixel,
                   kMaxBytesPerPixel);
     return false;
   }
   const uint64_t row = uint64_t(width) * bytes_per_pixel;
   if (stride < row || stride > kMaxStride) {
-    *why = format("stride %" PRIu32 " is %s (width %" PRIu32 " x %" PRIu32
+    *why = format_string("stride %" PRIu32 " is %s (width %" PRIu32 " x %" PRIu32
                   " bytes per pixel = %" PRIu64 ", at most %u)",
                   stride, stride < row ? "too small" : "too large", width, bytes_per_pixel, row,
                   kMaxStride);
@@ -218,7 +211,7 @@ bool plane_bytes_needed(Tiling t, uint32_t width, uint32_t height, uint32_t byte
   }
   const TileShape tile = tile_shape(t);
   if (stride % tile.width_bytes) {
-    *why = format("stride %" PRIu32 " of a %s buffer is not a multiple of the tile width, %" PRIu32
+    *why = format_string("stride %" PRIu32 " of a %s buffer is not a multiple of the tile width, %" PRIu32
                   " bytes",
                   stride, tiling_name(t), tile.width_bytes);
     return false;
@@ -229,7 +222,7 @@ bool plane_bytes_needed(Tiling t, uint32_t width, uint32_t height, uint32_t byte
                              : uint64_t(stride) * ((uint64_t(height) + tile.rows - 1) / tile.rows *
                                                    tile.rows);
   if (offset > UINT64_MAX - bytes) {
-    *why = format("offset %" PRIu64 " + %" PRIu64 " bytes overflows", offset, bytes);
+    *why = format_string("offset %" PRIu64 " + %" PRIu64 " bytes overflows", offset, bytes);
     return false;
   }
   *needed = offset + bytes;

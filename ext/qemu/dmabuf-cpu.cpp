@@ -1,6 +1,8 @@
 /* gst-vmdisplay: CPU reader of DMA-BUF scanouts (see dmabuf-cpu.h). */
 #include "dmabuf-cpu.h"
 
+#include "string-format.h"
+
 #include "detile.h"
 #include "drm-formats.h"
 #include "pixman-formats.h"
@@ -26,15 +28,6 @@ constexpr uint32_t kMaxSide = 16384;
 /* pread path: bytes read per batch (at least one tile row). */
 constexpr size_t kPreadBatch = size_t(4) << 20;
 
-std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char *fmt, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(buf, sizeof buf, fmt, args);
-  va_end(args);
-  return buf;
-}
 
 /* A read-only shared mapping, unmapped on destruction. */
 class Mapping {
@@ -77,7 +70,7 @@ std::string modifier_refusal(uint64_t modifier) {
     const char *vendor = drm_modifier_vendor(modifier);
     name = vendor ? std::string("a vendor modifier of ") + vendor : "an unknown vendor's modifier";
   }
-  return format("modifier 0x%016" PRIx64 " (%s) cannot be read on the CPU; it needs an EGL "
+  return format_string("modifier 0x%016" PRIx64 " (%s) cannot be read on the CPU; it needs an EGL "
                 "import on the GPU that made it (a render node, detile=auto/gl)",
                 modifier, name.c_str());
 }
@@ -91,24 +84,24 @@ bool check_layout(const DmabufLayout &l, size_t n_fds, const DrmFormat **fmt, Ti
                   uint64_t *needed, std::string *why) {
   *fmt = drm_format_lookup(l.fourcc);
   if (!*fmt) {
-    *why = format("fourcc %s (0x%08" PRIx32 ") is not a single-plane RGB format qemudbussrc "
+    *why = format_string("fourcc %s (0x%08" PRIx32 ") is not a single-plane RGB format qemudbussrc "
                   "can read",
                   drm_fourcc_name(l.fourcc).c_str(), l.fourcc);
     return false;
   }
   if (!pixman_format_lookup((*fmt)->pixman_code)) {
-    *why = format("fourcc %s has no GStreamer format of the same layout (pixman 0x%08" PRIx32 ")",
+    *why = format_string("fourcc %s has no GStreamer format of the same layout (pixman 0x%08" PRIx32 ")",
                   (*fmt)->name, (*fmt)->pixman_code);
     return false;
   }
   if (l.num_planes != (*fmt)->num_planes) {
-    *why = format("%" PRIu32 " planes given for %s, which has %" PRIu32, l.num_planes,
+    *why = format_string("%" PRIu32 " planes given for %s, which has %" PRIu32, l.num_planes,
                   (*fmt)->name, (*fmt)->num_planes);
     return false;
   }
   for (uint32_t i = 0; i < l.num_planes; i++) {
     if (l.planes[i].fd_index >= n_fds) {
-      *why = format("plane %" PRIu32 " refers to fd %" PRIu32 " of %zu", i, l.planes[i].fd_index,
+      *why = format_string("plane %" PRIu32 " refers to fd %" PRIu32 " of %zu", i, l.planes[i].fd_index,
                     n_fds);
       return false;
     }
@@ -119,12 +112,12 @@ bool check_layout(const DmabufLayout &l, size_t n_fds, const DrmFormat **fmt, Ti
   }
   if (l.backing_width > kMaxSide || l.backing_height > kMaxSide || l.backing_width < 1 ||
       l.backing_height < 1) {
-    *why = format("buffer size %" PRIu32 "x%" PRIu32 " is not between 1x1 and %ux%u",
+    *why = format_string("buffer size %" PRIu32 "x%" PRIu32 " is not between 1x1 and %ux%u",
                   l.backing_width, l.backing_height, kMaxSide, kMaxSide);
     return false;
   }
   if (!rect_inside(l.visible, l.backing_width, l.backing_height)) {
-    *why = format("visible rectangle %" PRIu32 ",%" PRIu32 " %" PRIu32 "x%" PRIu32
+    *why = format_string("visible rectangle %" PRIu32 ",%" PRIu32 " %" PRIu32 "x%" PRIu32
                   " is empty or not inside the %" PRIu32 "x%" PRIu32 " buffer",
                   l.visible.x, l.visible.y, l.visible.w, l.visible.h, l.backing_width,
                   l.backing_height);
@@ -154,7 +147,7 @@ bool dmabuf_sync(int fd, uint64_t flags, bool *supported, std::string *why) {
     *supported = false;
     return true;
   }
-  *why = format("DMA_BUF_IOCTL_SYNC %s failed: %s",
+  *why = format_string("DMA_BUF_IOCTL_SYNC %s failed: %s",
                 (flags & DMA_BUF_SYNC_END) ? "END" : "START", strerror(errno));
   return false;
 }
@@ -184,29 +177,29 @@ std::unique_ptr<DmabufReader> CpuDmabufReader::open(const DmabufLayout &layout,
     return nullptr;
   s->fd = std::move(fds[layout.planes[0].fd_index]);
   if (!s->fd) {
-    *why = format("plane 0's fd %" PRIu32 " is not open", layout.planes[0].fd_index);
+    *why = format_string("plane 0's fd %" PRIu32 " is not open", layout.planes[0].fd_index);
     return nullptr;
   }
   const int64_t size = fd_size(s->fd.get());
   if (size < 0) {
-    *why = format("cannot tell the size of the DMA-BUF fd (lseek: %s)", strerror(errno));
+    *why = format_string("cannot tell the size of the DMA-BUF fd (lseek: %s)", strerror(errno));
     return nullptr;
   }
   if (uint64_t(size) < s->needed) {
-    *why = format("the DMA-BUF fd has %" PRId64 " bytes, the layout needs %" PRIu64
+    *why = format_string("the DMA-BUF fd has %" PRId64 " bytes, the layout needs %" PRIu64
                   " (offset %" PRIu32 ", stride %" PRIu32 ", %" PRIu32 " rows, %s)",
                   size, s->needed, layout.planes[0].offset, layout.planes[0].stride,
                   layout.backing_height, tiling_name(s->tiling));
     return nullptr;
   }
   if (uint64_t(size_t(s->needed)) != s->needed) {
-    *why = format("the layout needs %" PRIu64 " bytes, more than this process can map",
+    *why = format_string("the layout needs %" PRIu64 " bytes, more than this process can map",
                   s->needed);
     return nullptr;
   }
   s->use_pread = may_shrink(s->fd.get());
   if (!s->use_pread && !s->map.map(s->fd.get(), size_t(s->needed))) {
-    *why = format("cannot map the DMA-BUF (%" PRIu64 " bytes): %s", s->needed, strerror(errno));
+    *why = format_string("cannot map the DMA-BUF (%" PRIu64 " bytes): %s", s->needed, strerror(errno));
     return nullptr;
   }
   return std::make_unique<CpuDmabufReader>(Key(), std::move(s));
@@ -215,7 +208,7 @@ std::unique_ptr<DmabufReader> CpuDmabufReader::open(const DmabufLayout &layout,
 bool CpuDmabufReader::read(const Rect &r, uint8_t *dst, size_t dst_stride, std::string *why) {
   const DmabufLayout &l = s_->layout;
   if (!rect_inside(r, l.visible.w, l.visible.h)) {
-    *why = format("rectangle %" PRIu32 ",%" PRIu32 " %" PRIu32 "x%" PRIu32
+    *why = format_string("rectangle %" PRIu32 ",%" PRIu32 " %" PRIu32 "x%" PRIu32
                   " is empty or outside the %" PRIu32 "x%" PRIu32 " image",
                   r.x, r.y, r.w, r.h, l.visible.w, l.visible.h);
     return false;
@@ -223,7 +216,7 @@ bool CpuDmabufReader::read(const Rect &r, uint8_t *dst, size_t dst_stride, std::
   /* QEMU does not seal its memfds: check the size before every access. */
   const int64_t size = fd_size(s_->fd.get());
   if (size < 0 || uint64_t(size) < s_->needed) {
-    *why = format("the DMA-BUF fd shrank to %" PRId64 " bytes, the layout needs %" PRIu64
+    *why = format_string("the DMA-BUF fd shrank to %" PRId64 " bytes, the layout needs %" PRIu64
                   "; frame ignored",
                   size, s_->needed);
     return false;
@@ -272,7 +265,7 @@ bool CpuDmabufReader::read_pread(const Rect &src, uint8_t *out, size_t dst_strid
     s_->scratch.resize(std::max(s_->scratch.size(), len));
     ssize_t got = pread(s_->fd.get(), s_->scratch.data(), len, off_t(start));
     if (got != ssize_t(len)) {
-      *why = format("the DMA-BUF fd gave %zd of %zu bytes at %" PRIu64
+      *why = format_string("the DMA-BUF fd gave %zd of %zu bytes at %" PRIu64
                     " (shrank?); frame ignored",
                     got, len, start);
       return false;

@@ -2,6 +2,7 @@
 #include "dmabuf-import.h"
 
 #include "detile.h"
+#include "egl-dmabuf-attribs.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,16 +20,6 @@ constexpr uint32_t kMaxSide = 16384;
  * given up (the update is ignored, the reply still goes out in time). */
 constexpr uint64_t kFenceTimeoutNs = 250000000;
 
-const EGLint kPlaneAttribs[kMaxDmabufPlanes][5] = {
-    {EGL_DMA_BUF_PLANE0_FD_EXT, EGL_DMA_BUF_PLANE0_OFFSET_EXT, EGL_DMA_BUF_PLANE0_PITCH_EXT,
-     EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE0_MODIFIER_HI_EXT},
-    {EGL_DMA_BUF_PLANE1_FD_EXT, EGL_DMA_BUF_PLANE1_OFFSET_EXT, EGL_DMA_BUF_PLANE1_PITCH_EXT,
-     EGL_DMA_BUF_PLANE1_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE1_MODIFIER_HI_EXT},
-    {EGL_DMA_BUF_PLANE2_FD_EXT, EGL_DMA_BUF_PLANE2_OFFSET_EXT, EGL_DMA_BUF_PLANE2_PITCH_EXT,
-     EGL_DMA_BUF_PLANE2_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE2_MODIFIER_HI_EXT},
-    {EGL_DMA_BUF_PLANE3_FD_EXT, EGL_DMA_BUF_PLANE3_OFFSET_EXT, EGL_DMA_BUF_PLANE3_PITCH_EXT,
-     EGL_DMA_BUF_PLANE3_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE3_MODIFIER_HI_EXT},
-};
 
 const char kVertexShader[] = R"(#version 300 es
 void main() {
@@ -301,21 +292,11 @@ const EglDmabufReader::CachedImage *EglDmabufReader::image_locked(std::string *w
 }
 
 bool EglDmabufReader::import_locked(const ImageKey &key, CachedImage *out, std::string *why) {
-  std::vector<EGLint> a = {EGL_WIDTH, EGLint(key.width), EGL_HEIGHT, EGLint(key.height),
-                           EGL_LINUX_DRM_FOURCC_EXT, EGLint(order_.import_fourcc)};
-  /* LINEAR without the modifiers extension: the implicit layout is linear. */
-  const bool modifiers = layout_.modifier != kDrmFormatModInvalid &&
-                         !(layout_.modifier == kDrmFormatModLinear &&
-                           !device_->has_dmabuf_modifiers());
-  for (uint32_t p = 0; p < layout_.num_planes; p++) {
-    a.insert(a.end(), {kPlaneAttribs[p][0], fds_[layout_.planes[p].fd_index].get(),
-                       kPlaneAttribs[p][1], EGLint(key.offsets[p]), kPlaneAttribs[p][2],
-                       EGLint(key.strides[p])});
-    if (modifiers)
-      a.insert(a.end(), {kPlaneAttribs[p][3], EGLint(uint32_t(key.modifier & 0xffffffffu)),
-                         kPlaneAttribs[p][4], EGLint(uint32_t(key.modifier >> 32))});
-  }
-  a.push_back(EGL_NONE);
+  /* LINEAR without the modifiers extension: the implicit layout is linear.
+   * (The key holds the layout's own sizes, offsets and strides.) */
+  const bool modifiers =
+      !(layout_.modifier == kDrmFormatModLinear && !device_->has_dmabuf_modifiers());
+  std::vector<EGLint> a = egl_dmabuf_attribs(layout_, fds_, order_.import_fourcc, modifiers);
   imports_++;
   EGLImageKHR image = device_->create_image(EGL_LINUX_DMA_BUF_EXT, a.data());
   if (image == EGL_NO_IMAGE_KHR) {

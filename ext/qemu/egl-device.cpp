@@ -1,6 +1,8 @@
 /* gst-vmdisplay: EGL display + GLES 3 context (see egl-device.h). */
 #include "egl-device.h"
 
+#include "egl-dmabuf-attribs.h"
+
 #include <epoxy/gl.h>
 #include <glob.h>
 
@@ -15,16 +17,6 @@
 namespace vmd {
 namespace {
 
-bool has_extension(const char *list, const char *name) {
-  if (!list)
-    return false;
-  const size_t n = strlen(name);
-  for (const char *p = list; (p = strstr(p, name)) != nullptr; p += n) {
-    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-      return true;
-  }
-  return false;
-}
 
 const char *client_extensions() {
   return eglQueryString(EGL_NO_DISPLAY, EGL_EXTENSIONS);
@@ -49,7 +41,7 @@ std::vector<std::string> render_nodes() {
  * that our eglTerminate leaves other users of the same display alone. */
 std::vector<EGLint> display_attribs(bool *counted) {
   std::vector<EGLint> attribs;
-  *counted = has_extension(client_extensions(), "EGL_KHR_display_reference");
+  *counted = egl_has_extension(client_extensions(), "EGL_KHR_display_reference");
   if (*counted)
     attribs = {EGL_TRACK_REFERENCES_KHR, EGL_TRUE};
   attribs.push_back(EGL_NONE);
@@ -58,8 +50,8 @@ std::vector<EGLint> display_attribs(bool *counted) {
 
 EGLDisplay device_display(const std::string &node, bool *counted, std::string *why) {
   const char *ext = client_extensions();
-  if (!has_extension(ext, "EGL_EXT_device_enumeration") ||
-      !has_extension(ext, "EGL_EXT_platform_device")) {
+  if (!egl_has_extension(ext, "EGL_EXT_device_enumeration") ||
+      !egl_has_extension(ext, "EGL_EXT_platform_device")) {
     *why = node + ": EGL has no EGL_EXT_device_enumeration/EGL_EXT_platform_device";
     return EGL_NO_DISPLAY;
   }
@@ -72,7 +64,7 @@ EGLDisplay device_display(const std::string &node, bool *counted, std::string *w
   eglQueryDevicesEXT(n, devices.data(), &n);
   for (EGLint i = 0; i < n; i++) {
     const char *dev_ext = eglQueryDeviceStringEXT(devices[size_t(i)], EGL_EXTENSIONS);
-    if (!has_extension(dev_ext, "EGL_EXT_device_drm_render_node"))
+    if (!egl_has_extension(dev_ext, "EGL_EXT_device_drm_render_node"))
       continue;
     const char *file = eglQueryDeviceStringEXT(devices[size_t(i)], EGL_DRM_RENDER_NODE_FILE_EXT);
     if (file && node == file) {
@@ -85,8 +77,8 @@ EGLDisplay device_display(const std::string &node, bool *counted, std::string *w
 }
 
 EGLDisplay surfaceless_display(bool *counted, std::string *why) {
-  if (!has_extension(client_extensions(), "EGL_EXT_platform_base") ||
-      !has_extension(client_extensions(), "EGL_MESA_platform_surfaceless")) {
+  if (!egl_has_extension(client_extensions(), "EGL_EXT_platform_base") ||
+      !egl_has_extension(client_extensions(), "EGL_MESA_platform_surfaceless")) {
     *why = "surfaceless: EGL has no EGL_MESA_platform_surfaceless";
     return EGL_NO_DISPLAY;
   }
@@ -154,9 +146,9 @@ bool EglDevice::init(EGLDisplay display, const std::string &node, std::string *w
   display_ = display; /* from here on the destructor undoes it */
   node_ = node;
   const char *ext = eglQueryString(display, EGL_EXTENSIONS);
-  if (!has_extension(ext, "EGL_KHR_image_base") ||
-      !has_extension(ext, "EGL_KHR_surfaceless_context") ||
-      !has_extension(ext, "EGL_KHR_no_config_context")) {
+  if (!egl_has_extension(ext, "EGL_KHR_image_base") ||
+      !egl_has_extension(ext, "EGL_KHR_surfaceless_context") ||
+      !egl_has_extension(ext, "EGL_KHR_no_config_context")) {
     *why = where + ": EGL lacks EGL_KHR_image_base, EGL_KHR_surfaceless_context or "
                    "EGL_KHR_no_config_context";
     return false;
@@ -169,8 +161,8 @@ bool EglDevice::init(EGLDisplay display, const std::string &node, std::string *w
     *why = where + ": eglGetProcAddress finds no eglCreateImageKHR/eglDestroyImageKHR";
     return false;
   }
-  dmabuf_import_ = has_extension(ext, "EGL_EXT_image_dma_buf_import");
-  dmabuf_modifiers_ = has_extension(ext, "EGL_EXT_image_dma_buf_import_modifiers");
+  dmabuf_import_ = egl_has_extension(ext, "EGL_EXT_image_dma_buf_import");
+  dmabuf_modifiers_ = egl_has_extension(ext, "EGL_EXT_image_dma_buf_import_modifiers");
   const EGLint attribs[] = {EGL_CONTEXT_MAJOR_VERSION, 3, EGL_CONTEXT_MINOR_VERSION, 0, EGL_NONE};
   EGLenum prev_api = eglQueryAPI();
   eglBindAPI(EGL_OPENGL_ES_API);

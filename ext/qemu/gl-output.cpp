@@ -4,6 +4,8 @@
  * thread. */
 #include "gl-output.h"
 
+#include "egl-dmabuf-attribs.h"
+
 #include <gst/gl/gstglfuncs.h>
 
 #include <EGL/egl.h>
@@ -18,16 +20,6 @@ namespace {
 
 constexpr uint32_t kMaxSide = 16384;
 
-const EGLint kPlaneAttribs[kMaxDmabufPlanes][5] = {
-    {EGL_DMA_BUF_PLANE0_FD_EXT, EGL_DMA_BUF_PLANE0_OFFSET_EXT, EGL_DMA_BUF_PLANE0_PITCH_EXT,
-     EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE0_MODIFIER_HI_EXT},
-    {EGL_DMA_BUF_PLANE1_FD_EXT, EGL_DMA_BUF_PLANE1_OFFSET_EXT, EGL_DMA_BUF_PLANE1_PITCH_EXT,
-     EGL_DMA_BUF_PLANE1_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE1_MODIFIER_HI_EXT},
-    {EGL_DMA_BUF_PLANE2_FD_EXT, EGL_DMA_BUF_PLANE2_OFFSET_EXT, EGL_DMA_BUF_PLANE2_PITCH_EXT,
-     EGL_DMA_BUF_PLANE2_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE2_MODIFIER_HI_EXT},
-    {EGL_DMA_BUF_PLANE3_FD_EXT, EGL_DMA_BUF_PLANE3_OFFSET_EXT, EGL_DMA_BUF_PLANE3_PITCH_EXT,
-     EGL_DMA_BUF_PLANE3_MODIFIER_LO_EXT, EGL_DMA_BUF_PLANE3_MODIFIER_HI_EXT},
-};
 
 const char kVertexBody[] = R"(
 void main() {
@@ -51,16 +43,6 @@ void main() {
 }
 )";
 
-bool has_extension(const char *list, const char *name) {
-  if (!list)
-    return false;
-  const size_t n = strlen(name);
-  for (const char *p = list; (p = strstr(p, name)) != nullptr; p += n) {
-    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-      return true;
-  }
-  return false;
-}
 
 /* Runs fn in ctx's GL thread and waits for it. */
 void run_gl(GstGLContext *ctx, const std::function<void()> &fn) {
@@ -163,11 +145,11 @@ bool GlOutput::setup_gl(std::string *why) {
   }
   e.display = e.get_current_display();
   const char *ext = e.display != EGL_NO_DISPLAY ? e.query_string(e.display, EGL_EXTENSIONS) : nullptr;
-  if (!has_extension(ext, "EGL_EXT_image_dma_buf_import")) {
+  if (!egl_has_extension(ext, "EGL_EXT_image_dma_buf_import")) {
     *why = "GLMemory output: GStreamer's EGL display has no EGL_EXT_image_dma_buf_import";
     return false;
   }
-  e.modifiers = has_extension(ext, "EGL_EXT_image_dma_buf_import_modifiers");
+  e.modifiers = egl_has_extension(ext, "EGL_EXT_image_dma_buf_import_modifiers");
   const GstGLFuncs *gl = ctx_->gl_vtable;
   if (!gl->EGLImageTargetTexture2D || !gl->GenVertexArrays || !gl->CopyTexSubImage2D) {
     *why = "GLMemory output: GL lacks EGLImage textures or vertex arrays";
@@ -275,24 +257,13 @@ bool GlOutput::attach(const DmabufLayout &layout, std::vector<UniqueFd> fds, std
 bool GlOutput::import_gl(const DmabufLayout &layout, const std::vector<UniqueFd> &fds,
                          std::string *why) {
   release_image_gl();
-  std::vector<EGLint> a = {EGL_WIDTH, EGLint(layout.backing_width), EGL_HEIGHT,
-                           EGLint(layout.backing_height), EGL_LINUX_DRM_FOURCC_EXT,
-                           EGLint(layout.fourcc)};
   const bool modifiers = layout.modifier != kDrmFormatModInvalid &&
                          !(layout.modifier == kDrmFormatModLinear && !egl_->modifiers);
   if (modifiers && !egl_->modifiers) {
     *why = "GLMemory output: no EGL_EXT_image_dma_buf_import_modifiers";
     return false;
   }
-  for (uint32_t p = 0; p < layout.num_planes; p++) {
-    a.insert(a.end(), {kPlaneAttribs[p][0], fds[layout.planes[p].fd_index].get(),
-                       kPlaneAttribs[p][1], EGLint(layout.planes[p].offset), kPlaneAttribs[p][2],
-                       EGLint(layout.planes[p].stride)});
-    if (modifiers)
-      a.insert(a.end(), {kPlaneAttribs[p][3], EGLint(uint32_t(layout.modifier & 0xffffffffu)),
-                         kPlaneAttribs[p][4], EGLint(uint32_t(layout.modifier >> 32))});
-  }
-  a.push_back(EGL_NONE);
+  std::vector<EGLint> a = egl_dmabuf_attribs(layout, fds, layout.fourcc, modifiers);
   EGLImageKHR image =
       egl_->create_image(egl_->display, EGL_NO_CONTEXT, EGL_LINUX_DMA_BUF_EXT, nullptr, a.data());
   if (image == EGL_NO_IMAGE_KHR) {

@@ -149,8 +149,18 @@ Verdict on_update(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now, 
   return to.store.update(x, y, w, h, stride, fmt, static_cast<const uint8_t *>(p), n, now);
 }
 
-/* The two ScanoutDMABUF forms, once parsed. */
-Verdict apply_dmabuf_scanout(CallTarget &to, DmabufScanoutMsg msg, int64_t now, LogLines *logs) {
+/* Either ScanoutDMABUF form: parsed by `parse` (its wire form), opened
+ * for reading, made the surface's source. A refusal ends the old buffer's
+ * reign too: its updates no longer describe the guest's display. */
+using DmabufParser = bool (*)(GVariant *, GUnixFDList *, DmabufScanoutMsg *, std::string *);
+Verdict apply_dmabuf_scanout(CallTarget &to, const char *what, DmabufParser parse,
+                             GVariant *params, GUnixFDList *fds, int64_t now, LogLines *logs) {
+  DmabufScanoutMsg msg;
+  std::string why;
+  if (!parse(params, fds, &msg, &why)) {
+    to.store.drop_dmabuf();
+    return Verdict{false, std::string(what) + ": " + why};
+  }
   const uint32_t w = msg.layout.visible.w, h = msg.layout.visible.h;
   DmabufOpened opened = to.dmabuf.open(std::move(msg));
   if (!opened.reader) {
@@ -161,30 +171,19 @@ Verdict apply_dmabuf_scanout(CallTarget &to, DmabufScanoutMsg msg, int64_t now, 
   }
   Verdict v = to.store.scanout_dmabuf(opened.reader, w, h, opened.host_format, opened.path, now);
   if (v.applied)
-    logs->emplace_back(LogLevel::Debug, "ScanoutDMABUF: " + opened.path);
+    logs->emplace_back(LogLevel::Debug, std::string(what) + ": " + opened.path);
   return v;
 }
 
 Verdict on_scanout_dmabuf(CallTarget &to, GVariant *params, GUnixFDList *fds, int64_t now,
                           LogLines *logs) {
-  DmabufScanoutMsg msg;
-  std::string why;
-  if (!parse_scanout_dmabuf(params, fds, &msg, &why)) {
-    to.store.drop_dmabuf();
-    return Verdict{false, "ScanoutDMABUF: " + why};
-  }
-  return apply_dmabuf_scanout(to, std::move(msg), now, logs);
+  return apply_dmabuf_scanout(to, "ScanoutDMABUF", parse_scanout_dmabuf, params, fds, now, logs);
 }
 
 Verdict on_scanout_dmabuf2(CallTarget &to, GVariant *params, GUnixFDList *fds, int64_t now,
                            LogLines *logs) {
-  DmabufScanoutMsg msg;
-  std::string why;
-  if (!parse_scanout_dmabuf2(params, fds, &msg, &why)) {
-    to.store.drop_dmabuf();
-    return Verdict{false, "ScanoutDMABUF2: " + why};
-  }
-  return apply_dmabuf_scanout(to, std::move(msg), now, logs);
+  return apply_dmabuf_scanout(to, "ScanoutDMABUF2", parse_scanout_dmabuf2, params, fds, now,
+                              logs);
 }
 
 Verdict on_update_dmabuf(CallTarget &to, GVariant *params, GUnixFDList *, int64_t now,

@@ -13,7 +13,7 @@ GST_DEBUG_CATEGORY_EXTERN(gst_qemu_dbus_src_debug);
 static GType gst_qemu_detile_get_type() {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {int(vmd::DetileMode::Auto), "EGL import where it works, else the CPU", "auto"},
+      {int(vmd::DetileMode::Auto), "EGL import on a GPU where it works, else the CPU", "auto"},
       {int(vmd::DetileMode::Gl), "EGL import only (an error where it fails)", "gl"},
       {int(vmd::DetileMode::Cpu), "the CPU only: linear, Intel X- and Y-tiled", "cpu"},
       {0, nullptr, nullptr},
@@ -31,8 +31,10 @@ void qemu_dbus_src_install_dmabuf(GObjectClass *klass, guint prop_detile, guint 
       g_param_spec_enum("detile", "Detile",
                         "How DMA-BUF scanouts (QEMU with -display dbus,gl=on) are read: auto "
                         "imports them through EGL (any modifier the GPU driver knows) and falls "
-                        "back to the CPU (linear, Intel X/Y-tiled); gl: EGL only; cpu: CPU only. "
-                        "The choice is posted as a qemudbussrc-path element message",
+                        "back to the CPU (linear, Intel X/Y-tiled), except that where the only "
+                        "EGL is software (llvmpipe) the CPU reads the layouts it knows; gl: EGL "
+                        "only; cpu: CPU only. The choice is posted as a qemudbussrc-path element "
+                        "message",
                         GST_TYPE_QEMU_DETILE, int(vmd::DetileMode::Auto), rw));
   g_object_class_install_property(
       klass, prop_render_node,

@@ -4,6 +4,7 @@
  * Run under Mesa 25's llvmpipe with run-egl-read-bench.sh. Figures only. */
 #include "dmabuf-import.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,8 +28,10 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < bytes.size(); i++)
     bytes[i] = uint8_t(i * 7 + (i >> 12));
   std::vector<vmd::UniqueFd> fds;
-  fds.emplace_back(memfd_create("bench-dmabuf", MFD_CLOEXEC));
-  if (pwrite(fds[0].get(), bytes.data(), bytes.size(), 0) != ssize_t(bytes.size()))
+  /* Sealed against shrinking, as a DMA-BUF's size is fixed: EGL imports it. */
+  fds.emplace_back(memfd_create("bench-dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (pwrite(fds[0].get(), bytes.data(), bytes.size(), 0) != ssize_t(bytes.size()) ||
+      fcntl(fds[0].get(), F_ADD_SEALS, F_SEAL_SHRINK) != 0)
     return 1;
   std::string why;
   auto device = vmd::EglDevice::open("", &why);

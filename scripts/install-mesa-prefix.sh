@@ -20,7 +20,6 @@ DRM_VERSION=${VMD_LIBDRM_VERSION:-2.4.123-1~bpo12+1}
 # installed libllvm15.
 MESA_PACKAGES=(libegl-mesa0 libgl1-mesa-dri libgbm1 mesa-libgallium)
 DRM_PACKAGES=(libdrm2 libdrm-amdgpu1 libdrm-intel1)
-SOURCE_FILE=/etc/apt/sources.list.d/gst-vmdisplay-bookworm-backports.sources
 STAMP="$PREFIX/.installed"
 WANT="mesa $MESA_VERSION libdrm $DRM_VERSION"
 
@@ -38,18 +37,8 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
-# bookworm-backports as an apt source (unless one is configured already). Its default priority
-# (100, NotAutomatic + ButAutomaticUpgrades) never replaces a package installed from bookworm.
-if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  echo "install-mesa-prefix: adding bookworm-backports as $SOURCE_FILE"
-  $SUDO tee "$SOURCE_FILE" >/dev/null <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-fi
+bash "$(dirname "${BASH_SOURCE[0]}")/add-backports-source.sh" ||
+  skip "cannot add bookworm-backports as an apt source"
 if ! $SUDO apt-get update -q >/tmp/install-mesa-prefix.apt.log 2>&1 ||
     grep -q "bookworm-backports.*\(Err\|Could not\|Failed\)" /tmp/install-mesa-prefix.apt.log; then
   skip "apt-get update failed for bookworm-backports (see /tmp/install-mesa-prefix.apt.log)"

@@ -18,7 +18,6 @@
 set -euo pipefail
 
 PREFIX=${1:-/opt/gst-vmdisplay/qemu-10}
-SOURCES=/etc/apt/sources.list.d/bookworm-backports.sources
 # QEMU 10.0's packages, all from backports: the emulator, its common modules
 # (virtio-gpu), the OpenGL modules package (it carries ui-dbus.so, the D-Bus
 # display), the spice modules (so that no module of 7.2 is picked up for
@@ -54,15 +53,8 @@ fi
 command -v apt-get >/dev/null 2>&1 || skip "apt-get not found (not Debian)"
 command -v dpkg-deb >/dev/null 2>&1 || skip "dpkg-deb not found"
 
-# The backports source. The same file (same contents) may come from the Mesa
-# setup: keep these exact fields so both agree.
-if [ ! -f "$SOURCES" ]; then
-  note "adding bookworm-backports as an apt source ($SOURCES)"
-  printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" "Suites: bookworm-backports" \
-    "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
-    $SUDO tee "$SOURCES" >/dev/null
-  $SUDO apt-get update -q || skip "apt-get update failed"
-fi
+# The backports source (shared with install-mesa-prefix.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/add-backports-source.sh" || skip "apt-get update failed"
 version=$(backports_version qemu-system-x86)
 if [ -z "$version" ]; then
   $SUDO apt-get update -q || skip "apt-get update failed"

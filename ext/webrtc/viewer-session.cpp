@@ -34,58 +34,72 @@ bool in_viewer_branch(GstObject *object) {
   return false;
 }
 
+/* Each callback reaches the session through its token (callback-token.h):
+ * nothing runs on a session that is torn down. */
 struct ViewerSession::Signals {
+  using Token = CallbackToken<ViewerSession>;
   static void remote_set(GstPromise *promise, gpointer data) {
     gst_promise_unref(promise);
-    static_cast<ViewerSession *>(data)->on_remote_set();
+    Token::with(data, [](ViewerSession &self) { self.on_remote_set(); });
   }
   static void answer_created(GstPromise *promise, gpointer data) {
-    static_cast<ViewerSession *>(data)->on_answer_created(promise);
+    Token::with(data, [promise](ViewerSession &self) { self.on_answer_created(promise); });
     gst_promise_unref(promise);
   }
   static void gathering(GObject *, GParamSpec *, gpointer data) {
-    static_cast<ViewerSession *>(data)->on_gathering_changed();
+    Token::with(data, [](ViewerSession &self) { self.on_gathering_changed(); });
   }
   static void ice_state(GObject *, GParamSpec *, gpointer data) {
-    static_cast<ViewerSession *>(data)->on_ice_state_changed();
+    Token::with(data, [](ViewerSession &self) { self.on_ice_state_changed(); });
   }
   static void data_channel(GstElement *, GstWebRTCDataChannel *channel, gpointer data) {
-    static_cast<ViewerSession *>(data)->on_data_channel(channel);
+    Token::with(data, [channel](ViewerSession &self) { self.on_data_channel(channel); });
   }
   static void channel_open(GstWebRTCDataChannel *, gpointer data) {
-    auto *self = static_cast<ViewerSession *>(data);
-    {
-      std::lock_guard<std::mutex> guard(self->lock_);
-      if (self->channel_open_)
-        return; /* on-open, and the ready-state check after connecting to it */
-      self->channel_open_ = true;
-    }
-    if (!self->torn_down_ && self->cb_.channel_open)
-      self->cb_.channel_open();
+    Token::with(data, [](ViewerSession &self) { self.on_channel_open(); });
   }
   static void channel_close(GstWebRTCDataChannel *, gpointer data) {
-    auto *self = static_cast<ViewerSession *>(data);
-    {
-      std::lock_guard<std::mutex> guard(self->lock_);
-      self->channel_open_ = false;
-    }
-    if (!self->torn_down_ && self->cb_.gone)
-      self->cb_.gone("the data channel closed");
+    Token::with(data, [](ViewerSession &self) {
+      {
+        std::lock_guard<std::mutex> guard(self.lock_);
+        self.channel_open_ = false;
+      }
+      if (!self.torn_down_ && self.cb_.gone)
+        self.cb_.gone("the data channel closed");
+    });
   }
   static void rtcp_seen(GstElement *, guint, guint, gpointer data) {
-    static_cast<ViewerSession *>(data)->alive_us_ = g_get_monotonic_time();
+    Token::with(data, [](ViewerSession &self) { self.alive_us_ = g_get_monotonic_time(); });
   }
   static void rtcp_bye(GstElement *, guint, guint, gpointer data) {
-    auto *self = static_cast<ViewerSession *>(data);
-    if (!self->torn_down_ && self->cb_.gone)
-      self->cb_.gone("RTCP BYE");
+    Token::with(data, [](ViewerSession &self) {
+      if (!self.torn_down_ && self.cb_.gone)
+        self.cb_.gone("RTCP BYE");
+    });
   }
   static void channel_message(GstWebRTCDataChannel *, const gchar *text, gpointer data) {
-    auto *self = static_cast<ViewerSession *>(data);
-    if (text && !self->torn_down_ && self->cb_.message)
-      self->cb_.message(text);
+    Token::with(data, [text](ViewerSession &self) {
+      if (text && !self.torn_down_ && self.cb_.message)
+        self.cb_.message(text);
+    });
   }
 };
+
+void ViewerSession::connect(gpointer instance, const char *signal, GCallback callback) {
+  g_signal_connect_data(instance, signal, callback, token_.data(),
+                        CallbackToken<ViewerSession>::closure_notify, GConnectFlags(0));
+}
+
+void ViewerSession::on_channel_open() {
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (channel_open_)
+      return; /* on-open, and the ready-state check after connecting to it */
+    channel_open_ = true;
+  }
+  if (!torn_down_ && cb_.channel_open)
+    cb_.channel_open();
+}
 
 ViewerSession::ViewerSession(std::string id, GstBin *bin, GstElement *tee,
                              SessionSettings settings, Callbacks callbacks)
@@ -150,13 +164,13 @@ bool ViewerSession::build_branch(const VideoOffer &offer, std::string *why) {
     *why = "cannot link the viewer's payloader to webrtcbin";
     return false;
   }
-  g_signal_connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(Signals::gathering), this);
-  g_signal_connect(webrtc_, "notify::ice-connection-state", G_CALLBACK(Signals::ice_state), this);
-  g_signal_connect(webrtc_, "on-data-channel", G_CALLBACK(Signals::data_channel), this);
+  connect(webrtc_, "notify::ice-gathering-state", G_CALLBACK(Signals::gathering));
+  connect(webrtc_, "notify::ice-connection-state", G_CALLBACK(Signals::ice_state));
+  connect(webrtc_, "on-data-channel", G_CALLBACK(Signals::data_channel));
   rtpbin_ = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin");
   if (rtpbin_) {
-    g_signal_connect(rtpbin_, "on-ssrc-active", G_CALLBACK(Signals::rtcp_seen), this);
-    g_signal_connect(rtpbin_, "on-bye-ssrc", G_CALLBACK(Signals::rtcp_bye), this);
+    connect(rtpbin_, "on-ssrc-active", G_CALLBACK(Signals::rtcp_seen));
+    connect(rtpbin_, "on-bye-ssrc", G_CALLBACK(Signals::rtcp_bye));
   }
   for (GstElement *e : {webrtc_, filter_, pay_, queue_})
     gst_element_sync_state_with_parent(e);
@@ -184,7 +198,8 @@ void ViewerSession::set_remote_offer(const std::string &offer_sdp) {
   gst_sdp_message_new_from_text(offer_sdp.c_str(), &sdp);
   GstWebRTCSessionDescription *desc =
       gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
-  GstPromise *promise = gst_promise_new_with_change_func(Signals::remote_set, this, nullptr);
+  GstPromise *promise = gst_promise_new_with_change_func(
+      Signals::remote_set, token_.data(), CallbackToken<ViewerSession>::destroy_notify);
   g_signal_emit_by_name(webrtc_, "set-remote-description", desc, promise);
   gst_webrtc_session_description_free(desc);
 }
@@ -192,7 +207,8 @@ void ViewerSession::set_remote_offer(const std::string &offer_sdp) {
 void ViewerSession::on_remote_set() {
   if (torn_down_)
     return;
-  GstPromise *promise = gst_promise_new_with_change_func(Signals::answer_created, this, nullptr);
+  GstPromise *promise = gst_promise_new_with_change_func(
+      Signals::answer_created, token_.data(), CallbackToken<ViewerSession>::destroy_notify);
   g_signal_emit_by_name(webrtc_, "create-answer", nullptr, promise);
 }
 
@@ -286,13 +302,13 @@ void ViewerSession::on_data_channel(GstWebRTCDataChannel *channel) {
       return; /* one input channel per viewer; none after teardown */
     channel_ = GST_WEBRTC_DATA_CHANNEL(gst_object_ref(channel));
   }
-  g_signal_connect(channel, "on-open", G_CALLBACK(Signals::channel_open), this);
-  g_signal_connect(channel, "on-close", G_CALLBACK(Signals::channel_close), this);
-  g_signal_connect(channel, "on-message-string", G_CALLBACK(Signals::channel_message), this);
+  connect(channel, "on-open", G_CALLBACK(Signals::channel_open));
+  connect(channel, "on-close", G_CALLBACK(Signals::channel_close));
+  connect(channel, "on-message-string", G_CALLBACK(Signals::channel_message));
   GstWebRTCDataChannelState state = GST_WEBRTC_DATA_CHANNEL_STATE_CONNECTING;
   g_object_get(channel, "ready-state", &state, nullptr);
   if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN)
-    Signals::channel_open(channel, this);
+    on_channel_open();
 }
 
 bool ViewerSession::send(const std::string &text) {
@@ -315,20 +331,18 @@ bool ViewerSession::send(const std::string &text) {
 void ViewerSession::teardown() {
   if (torn_down_.exchange(true))
     return;
+  /* No callback runs on this session from here on (one under way on
+   * webrtcbin's thread is waited out). */
+  token_.revoke();
   GstWebRTCDataChannel *channel = nullptr;
   {
     std::lock_guard<std::mutex> guard(lock_);
     std::swap(channel, channel_);
     channel_open_ = false;
   }
-  if (channel) {
-    g_signal_handlers_disconnect_by_data(channel, this);
+  if (channel)
     gst_object_unref(channel);
-  }
-  if (webrtc_)
-    g_signal_handlers_disconnect_by_data(webrtc_, this);
   if (rtpbin_) {
-    g_signal_handlers_disconnect_by_data(rtpbin_, this);
     gst_object_unref(rtpbin_);
     rtpbin_ = nullptr;
   }

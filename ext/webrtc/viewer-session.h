@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include "callback-token.h"
 #include "sdp-offer.h"
 
 #include <gst/gst.h>
@@ -80,6 +81,8 @@ class ViewerSession {
  private:
   struct Signals; /* C callbacks, friends of this class */
   friend struct Signals;
+  /* Connects a callback with a token reference as its data. */
+  void connect(gpointer instance, const char *signal, GCallback callback);
 
   bool build_branch(const VideoOffer &offer, std::string *why);
   void set_remote_offer(const std::string &offer_sdp);
@@ -88,6 +91,7 @@ class ViewerSession {
   void on_gathering_changed();
   void on_ice_state_changed();
   void on_data_channel(GstWebRTCDataChannel *channel);
+  void on_channel_open();
   void answer_once(bool ok, const std::string &sdp_or_reason);
 
   const std::string id_;
@@ -96,6 +100,8 @@ class ViewerSession {
   SessionSettings settings_;
   Callbacks cb_;
   const gint64 created_us_;
+  /* Every callback's data: revoked first thing at teardown. */
+  CallbackToken<ViewerSession> token_{this};
 
   GstElement *queue_ = nullptr, *pay_ = nullptr, *filter_ = nullptr, *webrtc_ = nullptr;
   GstPad *tee_pad_ = nullptr;

@@ -13,6 +13,7 @@
  * and without the VM: vsockenc's H.264 from helixframesrv, passed through, plays too.
  * Skipped (exit 77, with the reason) without Chromium, node/playwright-core or the VM.
  */
+#include "crash-trace.h"
 #include "browser-driver.h"
 #include "sink-inspect.h"
 #include "vm-check.h"
@@ -380,6 +381,8 @@ static Suite *browser_suite() {
 
 int main(int argc, char **argv) {
   gst_check_init(&argc, &argv);
+  /* A teardown crash was seen twice in CI runs (never by hand): name where. */
+  testsupport::install_crash_trace();
   return vmtest::finish_suite(gst_check_run_suite(browser_suite(), "vmwebrtcsink-browser",
                                                   __FILE__));
 }

@@ -12,6 +12,7 @@
  *   one is finalized (the application's bus is never popped here), and the RSS growth after
  *   a warm-up viewer is printed and bounded.
  */
+#include "crash-trace.h"
 #include "doc-check.h"
 #include "sink-inspect.h"
 #include "whep-client.h"
@@ -476,4 +477,8 @@ static Suite *vmwebrtcsink_suite() {
   return s;
 }
 
-GST_CHECK_MAIN(vmwebrtcsink);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  testsupport::install_crash_trace();
+  return gst_check_run_suite(vmwebrtcsink_suite(), "vmwebrtcsink", __FILE__);
+}
